@@ -1,0 +1,44 @@
+"""luyue (履约): order fulfilment for chains of warehouses and stores."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from app.config import Settings
+from app.db import Database
+from app.fulfilment import clock
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True,
+                template_folder=str(Path(__file__).parent.parent / "templates"),
+                static_folder=str(Path(__file__).parent.parent / "static"))
+    settings = Settings.from_env(Path(app.instance_path), **(overrides or {}))
+    if settings.database_url.startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        LUYUE=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    clock.configure(settings.timezone)
+    app.extensions["luyue.db"] = Database(settings.database_url, echo=settings.sql_echo)
+    if not app.logger.handlers or app.debug:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    from app.web import api, errors
+    app.register_blueprint(api.bp)
+    errors.register(app)
+
+    from app.cli import register
+    register(app)
+    return app

@@ -1,0 +1,67 @@
+"""Who may do what: channel API tokens and floor users (badge + PIN)."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.fulfilment.errors import Refusal
+from app.models import ApiToken, Channel, Node, Role, User
+
+
+def _sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def channel_named(session: Session, name: str) -> Channel:
+    channel = session.scalar(select(Channel).where(Channel.name == name))
+    if channel is None:
+        channel = Channel(name=name)
+        session.add(channel)
+        session.flush()
+    return channel
+
+
+def create_token(session: Session, channel_name: str, admin: bool = False) -> str:
+    """A new token for the channel (created if new). Only its hash is stored."""
+    token = "ly_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(channel=channel_named(session, channel_name), token_sha256=_sha(token), admin=admin))
+    session.flush()
+    return token
+
+
+def token_owner(session: Session, token: str) -> tuple[Channel, bool] | None:
+    row = session.execute(
+        select(Channel, ApiToken.admin).join(ApiToken, ApiToken.channel_id == Channel.id)
+        .where(ApiToken.token_sha256 == _sha(token), ApiToken.revoked_at.is_(None))
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def create_user(session: Session, code: str, name: str, role: str, pin: str, node_code: str | None = None,
+                language: str = "zh") -> User:
+    if not pin.isdigit() or not 4 <= len(pin) <= 12:
+        raise ValueError("a PIN is 4 to 12 digits")
+    node = None
+    if node_code:
+        node = session.scalar(select(Node).where(Node.code == node_code))
+        if node is None:
+            raise Refusal("not_found", what=f"node {node_code}")
+    user = session.scalar(select(User).where(User.code == code))
+    if user is None:
+        user = User(code=code)
+        session.add(user)
+    user.name, user.role, user.node, user.language = name, Role(role), node, language
+    user.pin_hash = generate_password_hash(pin)
+    session.flush()
+    return user
+
+
+def check_login(session: Session, code: str, pin: str) -> User | None:
+    user = session.scalar(select(User).where(User.code == code, User.active.is_(True)))
+    if user is None or not check_password_hash(user.pin_hash, pin):
+        return None
+    return user

@@ -1,0 +1,242 @@
+"""The `luyue` command: a Flask CLI group with the operator's commands."""
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from app.web import database
+
+
+def _create_app():
+    from app import create_app
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """luyue (履约): order fulfilment for warehouses and stores."""
+
+
+def register(app: Flask) -> None:
+    for command in (db_group, token_group, user_group, import_group, serve, demo, tick):
+        app.cli.add_command(command)
+    try:
+        from printing.cli import label_test
+    except ImportError:  # the printing package is optional for API-only deployments
+        return
+
+    @app.cli.group("label")
+    def label_group() -> None:
+        """Shipping labels."""
+
+    label_group.add_command(label_test, "test")
+
+
+# --- database ------------------------------------------------------------------
+
+@click.group("db")
+def db_group() -> None:
+    """The database schema."""
+
+
+@db_group.command("upgrade")
+@with_appcontext
+def db_upgrade() -> None:
+    """Create or upgrade the schema to the latest migration."""
+    from app.schema import upgrade
+    upgrade(database())
+    click.echo(f"database at {database().engine.url.render_as_string(hide_password=True)} is up to date")
+
+
+# --- access --------------------------------------------------------------------
+
+@click.group("token")
+def token_group() -> None:
+    """API tokens for sales channels."""
+
+
+@token_group.command("create")
+@click.option("--channel", required=True, help="The sales channel's name; created if new.")
+@click.option("--admin", is_flag=True, help="May also change master data (nodes, SKUs, stock).")
+@with_appcontext
+def token_create(channel: str, admin: bool) -> None:
+    """Print a new token (alone on the last line); it is not shown again."""
+    from app.access import create_token
+    with database().transaction() as session:
+        token = create_token(session, channel, admin=admin)
+    click.echo(f"{'admin ' if admin else ''}token for channel {channel}:", err=True)
+    click.echo(token)
+
+
+@click.group("user")
+def user_group() -> None:
+    """Floor users: pickers, packers, dock staff, riders, leads."""
+
+
+@user_group.command("create")
+@click.option("--code", required=True, help="Badge code the user scans to log in.")
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["picker", "packer", "dock", "rider", "lead", "admin"]))
+@click.option("--node", "node_code", help="The node the user works at.")
+@click.option("--pin", required=True, help="4 to 12 digits.")
+@click.option("--language", default="zh", type=click.Choice(["zh", "en"]))
+@with_appcontext
+def user_create(code: str, name: str, role: str, node_code: str | None, pin: str, language: str) -> None:
+    """Create a user, or reset an existing one's name, role, node and PIN."""
+    from app.access import create_user
+    from app.fulfilment.errors import Refusal
+    try:
+        with database().transaction() as session:
+            create_user(session, code, name, role, pin, node_code, language)
+    except (ValueError, Refusal) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"user {code} ({role}) saved")
+
+
+# --- CSV import ------------------------------------------------------------------
+
+@click.group("import")
+def import_group() -> None:
+    """Load master data from CSV files (UTF-8, a header row), all or nothing."""
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(f)]
+
+
+def _import(path: Path, apply) -> None:
+    from app.fulfilment.errors import Refusal
+    rows = _rows(path)
+    try:
+        with database().transaction() as session:
+            count = apply(session, rows)
+    except Refusal as e:
+        raise click.ClickException(f"{path.name}: nothing imported. {e.message('en')}") from None
+    click.echo(f"{path.name}: {count} rows imported")
+
+
+def _row_error(number: int, e) -> "Refusal":
+    from app.fulfilment.errors import Refusal
+    if isinstance(e, Refusal):
+        fields = e.details.get("fields")
+        where = f" ({', '.join(fields)})" if fields else ""
+        return Refusal(e.key, details=e.details, **{**e.params, **(
+            {"summary": f"row {number}{where}: {e.params.get('summary', '')}"} if "summary" in e.params else {})})
+    raise e
+
+
+@import_group.command("nodes")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_nodes(path: Path) -> None:
+    """Columns: code,name,kind,province,city,lat,lon,daily_capacity,same_city_radius_km,active"""
+    from app import masterdata
+
+    def apply(session, rows):
+        for n, row in enumerate(rows, start=2):
+            data = {k: v for k, v in row.items() if v != "" and k != "code"}
+            try:
+                body = masterdata.validate(masterdata.NodeBody, data, strict=False)
+                masterdata.put_node(session, row.get("code", ""), body)
+            except Exception as e:  # noqa: BLE001 - re-raised with the row number
+                raise _row_error(n, e) from None
+        return len(rows)
+
+    _import(path, apply)
+
+
+@import_group.command("skus")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_skus(path: Path) -> None:
+    """Columns: sku,name,barcodes (separated by '|'),weight_g,presale"""
+    from app import masterdata
+
+    def apply(session, rows):
+        for n, row in enumerate(rows, start=2):
+            data = {k: v for k, v in row.items() if v != "" and k != "sku"}
+            data["barcodes"] = [b for b in row.get("barcodes", "").replace(" ", "|").split("|") if b]
+            try:
+                body = masterdata.validate(masterdata.SkuBody, data, strict=False)
+                masterdata.put_sku(session, row.get("sku", ""), body)
+            except Exception as e:  # noqa: BLE001
+                raise _row_error(n, e) from None
+        return len(rows)
+
+    _import(path, apply)
+
+
+@import_group.command("stock")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def import_stock(path: Path) -> None:
+    """Columns: node,location,sku,on_hand[,walk_seq] — absolute counts per bin."""
+    from sqlalchemy import select
+
+    from app import masterdata
+    from app.fulfilment.errors import Refusal
+    from app.models import Node
+
+    def apply(session, rows):
+        by_node: dict[str, list[dict]] = {}
+        for n, row in enumerate(rows, start=2):
+            by_node.setdefault(row.get("node", ""), []).append(
+                {k: v for k, v in row.items() if k != "node" and v != ""})
+        for code, items in by_node.items():
+            node = session.scalar(select(Node).where(Node.code == code))
+            if node is None:
+                raise Refusal("not_found", what=f"node {code!r}")
+            body = masterdata.validate(masterdata.StockBody, {"items": items}, strict=False)
+            masterdata.count_stock(session, node, body)
+        return len(rows)
+
+    _import(path, apply)
+
+
+# --- running -----------------------------------------------------------------------
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option("--threads", default=16, show_default=True, type=int, help="threads per worker (carry websockets)")
+@with_appcontext
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Run the production server (gunicorn) on the configured database."""
+    from app.server import run_gunicorn
+    if database().dialect == "sqlite" and workers > 1:
+        click.echo("SQLite: one worker process (use PostgreSQL for several)", err=True)
+        workers = 1
+    run_gunicorn(host, port, workers, threads)
+
+
+@click.command("tick")
+@with_appcontext
+def tick() -> None:
+    """Run the due time-based work once: presale releases."""
+    from app.fulfilment.intake import release_due
+    with database().transaction() as session:
+        n = release_due(session)
+    click.echo(f"{n} presale fulfilments released")
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Load the demo data and stop.")
+@click.option("--reset", is_flag=True, help="Start again from a fresh demo database.")
+@with_appcontext
+def demo(host: str, port: int, no_serve: bool, reset: bool) -> None:
+    """Create the SQLite demo database, load demo data, print logins, serve."""
+    from app.demo import run
+    run(current_app, host=host, port=port, serve=not no_serve, reset=reset)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

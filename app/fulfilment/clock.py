@@ -1,0 +1,20 @@
+"""The business day. Node capacity and SLA days turn over at local midnight."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+_zone = ZoneInfo("Asia/Shanghai")
+
+
+def configure(timezone: str) -> None:
+    global _zone
+    _zone = ZoneInfo(timezone)
+
+
+def zone() -> ZoneInfo:
+    return _zone
+
+
+def business_day(at: dt.datetime) -> dt.date:
+    return at.astimezone(_zone).date()

@@ -1,0 +1,296 @@
+"""Dispatch (派单): choose the nodes that ship a set of lines, and hold the
+stock and capacity there.
+
+The rules, in order: one node that can ship everything; otherwise the fewest
+nodes (every pair is tried exactly, larger sets greedily); among equals the
+nearest, with capacity left today. `same_city` lines only go to nodes whose
+radius covers the address. Every choice keeps its candidates and scores in
+`Fulfilment.dispatch_reason`.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.fulfilment import clock, events, orders, reserve
+from app.fulfilment.geo import Place, distance
+from app.models import (
+    Delivery,
+    Fulfilment,
+    FulfilmentLine,
+    FulfilmentStatus,
+    Node,
+    NodeDay,
+    Order,
+    Sku,
+    Stock,
+    utcnow,
+)
+
+# Re-plans after losing a race for the same units to a concurrent request.
+ATTEMPTS = 4
+# How many candidates a dispatch reason keeps, nearest and best-covering first.
+REASON_CANDIDATES = 8
+
+
+@dataclass
+class Candidate:
+    node_id: int
+    code: str
+    km: float
+    basis: str
+    capacity_left: int
+    # sku_id -> (stock_id, units available)
+    stock: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def units(self, sku_id: int) -> int:
+        return self.stock.get(sku_id, (0, 0))[1]
+
+    def covers(self, lines: dict[int, int]) -> bool:
+        return all(self.units(s) >= q for s, q in lines.items())
+
+
+@dataclass
+class Assignment:
+    candidate: Candidate
+    lines: dict[int, int]
+
+
+@dataclass
+class Plan:
+    rule: str
+    assignments: list[Assignment]
+    unplaced: dict[int, int]
+
+
+def _nearest(c: Candidate) -> tuple[float, str]:
+    return (c.km, c.code)
+
+
+def make_plan(lines: dict[int, int], candidates: list[Candidate]) -> Plan:
+    """Pure planning over a snapshot of availability; see the module rules."""
+    usable = [c for c in candidates if c.capacity_left > 0]
+    whole = [c for c in usable if c.covers(lines)]
+    if whole:
+        return Plan("single_node", [Assignment(min(whole, key=_nearest), dict(lines))], {})
+
+    holders = [c for c in usable if any(c.units(s) for s in lines)]
+    best_pair = None
+    for a, b in itertools.combinations(holders, 2):
+        if all(a.units(s) + b.units(s) >= q for s, q in lines.items()):
+            key = (max(a.km, b.km), a.km + b.km, a.code, b.code)
+            if best_pair is None or key < best_pair[0]:
+                best_pair = (key, a, b)
+    if best_pair is not None:
+        _, a, b = best_pair
+        first, second = sorted((a, b), key=_nearest)
+        take = {s: min(first.units(s), q) for s, q in lines.items() if first.units(s)}
+        rest = {s: q - take.get(s, 0) for s, q in lines.items() if q - take.get(s, 0) > 0}
+        return Plan("fewest_nodes", [Assignment(first, take), Assignment(second, rest)], {})
+
+    remaining = dict(lines)
+    assignments: list[Assignment] = []
+    pool = list(holders)
+    while remaining and pool:
+        def score(c: Candidate) -> tuple[int, int, float]:
+            full = sum(1 for s, q in remaining.items() if c.units(s) >= q)
+            units = sum(min(c.units(s), q) for s, q in remaining.items())
+            return (full, units, -c.km)
+
+        best = max(pool, key=score)
+        if score(best)[1] == 0:
+            break
+        pool.remove(best)
+        take = {s: min(best.units(s), q) for s, q in remaining.items() if best.units(s)}
+        assignments.append(Assignment(best, take))
+        for s, q in take.items():
+            remaining[s] -= q
+            if remaining[s] == 0:
+                del remaining[s]
+    return Plan("fewest_nodes" if assignments else "no_stock", assignments, remaining)
+
+
+def load_candidates(session: Session, order: Order, sku_ids: set[int], delivery: Delivery,
+                    exclude: set[int]) -> tuple[list[Candidate], list[dict[str, Any]]]:
+    """Active nodes that may serve this address, with stock and capacity now."""
+    to = Place(order.ship_to.get("province", ""), order.ship_to.get("city", ""), order.ship_lat, order.ship_lon)
+    candidates: dict[int, Candidate] = {}
+    skipped: list[dict[str, Any]] = []
+    for node in session.scalars(select(Node).where(Node.active.is_(True))):
+        km, basis = distance(Place(node.province, node.city, node.lat, node.lon), to)
+        if node.id in exclude:
+            skipped.append({"node": node.code, "why": "failed_before"})
+            continue
+        if delivery == Delivery.same_city:
+            radius = node.same_city_radius_km or 0
+            in_reach = (km <= radius) if basis == "coordinates" else basis == "city"
+            if radius <= 0 or not in_reach:
+                continue
+        candidates[node.id] = Candidate(node.id, node.code, km, basis, node.daily_capacity)
+    if not candidates:
+        return [], skipped
+    today = clock.business_day(utcnow())
+    for node_id, booked in session.execute(
+        select(NodeDay.node_id, NodeDay.booked).where(NodeDay.day == today, NodeDay.node_id.in_(list(candidates)))
+    ):
+        candidates[node_id].capacity_left -= booked
+    for stock_id, node_id, sku_id, units in session.execute(
+        select(Stock.id, Stock.node_id, Stock.sku_id, Stock.on_hand - Stock.reserved).where(
+            Stock.sku_id.in_(list(sku_ids)), Stock.node_id.in_(list(candidates)), Stock.on_hand - Stock.reserved > 0)
+    ):
+        candidates[node_id].stock[sku_id] = (stock_id, units)
+    return list(candidates.values()), skipped
+
+
+def _reason(plan: Plan, chosen: Candidate | None, candidates: list[Candidate], skipped: list[dict[str, Any]],
+            lines: dict[int, int], extra: dict[str, Any] | None) -> dict[str, Any]:
+    def summary(c: Candidate) -> dict[str, Any]:
+        return {"node": c.code, "distance_km": round(c.km, 1), "basis": c.basis,
+                "capacity_left": max(c.capacity_left, 0),
+                "lines_covered": sum(1 for s, q in lines.items() if c.units(s) >= q),
+                "units_available": sum(min(c.units(s), q) for s, q in lines.items())}
+
+    ranked = sorted(candidates, key=lambda c: (-summary(c)["lines_covered"], -summary(c)["units_available"], c.km))
+    reason: dict[str, Any] = {
+        "rule": plan.rule,
+        "chosen": chosen.code if chosen else None,
+        "lines": len(lines),
+        "candidates": [summary(c) for c in ranked[:REASON_CANDIDATES]],
+        "candidates_total": len(candidates),
+        "at": utcnow().isoformat(),
+    }
+    if skipped:
+        reason["skipped"] = skipped
+    if extra:
+        reason.update(extra)
+    return reason
+
+
+def _hold(session: Session, plan: Plan) -> bool:
+    """Book capacity and stock for a whole plan in a savepoint: all or nothing."""
+    wants: dict[int, int] = {}
+    for a in plan.assignments:
+        for sku_id, q in a.lines.items():
+            wants[a.candidate.stock[sku_id][0]] = q
+    savepoint = session.begin_nested()
+    today = clock.business_day(utcnow())
+    if reserve.book_capacity(session, [a.candidate.node_id for a in plan.assignments], today) \
+            and reserve.hold_stock(session, wants):
+        savepoint.commit()
+        return True
+    savepoint.rollback()
+    return False
+
+
+def next_ref(order: Order) -> str:
+    return f"F-{order.id:06d}-{len(order.fulfilments) + 1}"
+
+
+def new_fulfilment(order: Order, status: FulfilmentStatus, lines: dict[int, int], *, delivery: Delivery,
+                   node_id: int | None = None, origin: Fulfilment | None = None,
+                   release_at=None, reason: dict[str, Any] | None = None) -> Fulfilment:
+    now = utcnow()
+    f = Fulfilment(ref=next_ref(order), status=status, delivery=delivery, node_id=node_id,
+                   redispatched_from=origin, release_at=release_at, dispatch_reason=reason,
+                   created_at=now, updated_at=now, dispatched_at=now if node_id else None)
+    f.lines = [FulfilmentLine(sku_id=s, quantity=q) for s, q in sorted(lines.items())]
+    order.fulfilments.append(f)
+    return f
+
+
+def place(session: Session, order: Order, lines: dict[int, int], delivery: Delivery, *,
+          exclude: set[int] = frozenset(), reuse: Fulfilment | None = None, origin: Fulfilment | None = None,
+          extra_reason: dict[str, Any] | None = None) -> list[Fulfilment]:
+    """Dispatch `lines` and reserve them; returns the fulfilments that now hold
+    them, and one `awaiting_stock` for what no node has.
+
+    `reuse`: an existing fulfilment (awaiting stock or release) that takes the
+    lines if one node ships them all, so its reference stays the same.
+    `origin`: where new fulfilments came from (re-dispatch lineage)."""
+    lines = {s: q for s, q in lines.items() if q > 0}
+    if not lines:
+        return []
+    plan = Plan("no_stock", [], dict(lines))
+    candidates: list[Candidate] = []
+    skipped: list[dict[str, Any]] = []
+    for _ in range(ATTEMPTS):
+        candidates, skipped = load_candidates(session, order, set(lines), delivery, set(exclude))
+        attempt = make_plan(lines, candidates)
+        if not attempt.assignments or _hold(session, attempt):
+            plan = attempt
+            break
+    now = utcnow()
+    placed: list[Fulfilment] = []
+    parent = origin or reuse
+    for a in plan.assignments:
+        reason = _reason(plan, a.candidate, candidates, skipped, lines, extra_reason)
+        if reuse is not None and not plan.unplaced and len(plan.assignments) == 1:
+            f = reuse
+            f.node_id, f.status, f.dispatch_reason = a.candidate.node_id, FulfilmentStatus.reserved, reason
+            f.dispatched_at = f.updated_at = now
+        else:
+            f = new_fulfilment(order, FulfilmentStatus.reserved, a.lines, delivery=delivery,
+                               node_id=a.candidate.node_id, origin=parent, reason=reason)
+        by_sku = {line.sku_id: line for line in f.lines}
+        for sku_id, q in a.lines.items():
+            reserve.hold(by_sku[sku_id], a.candidate.stock[sku_id][0], q)
+        events.record(session, "fulfilment.reserved", fulfilment=f,
+                      data={"node": a.candidate.code, "rule": plan.rule,
+                            **({"redispatched_from": parent.ref} if parent is not None and f is not reuse else {})})
+        placed.append(f)
+
+    if reuse is not None and reuse not in placed:
+        _shrink(reuse, {s: q - plan.unplaced.get(s, 0) for s, q in lines.items()})
+        if plan.unplaced:
+            if reuse.status != FulfilmentStatus.awaiting_stock:
+                events.record(session, "fulfilment.awaiting_stock", fulfilment=reuse,
+                              data={"skus": sku_codes(session, plan.unplaced)})
+            reuse.status = FulfilmentStatus.awaiting_stock
+            reuse.node_id, reuse.updated_at = None, now
+        else:
+            reuse.status, reuse.updated_at = FulfilmentStatus.redispatched, now
+            events.record(session, "fulfilment.redispatched", fulfilment=reuse,
+                          data={"to": [f.ref for f in placed], "reason": "split_on_dispatch"})
+    elif plan.unplaced:
+        waiting = new_fulfilment(order, FulfilmentStatus.awaiting_stock, plan.unplaced, delivery=delivery,
+                                 origin=parent,
+                                 reason=_reason(plan, None, candidates, skipped, lines, extra_reason))
+        events.record(session, "fulfilment.awaiting_stock", fulfilment=waiting,
+                      data={"skus": sku_codes(session, plan.unplaced),
+                            **({"redispatched_from": parent.ref} if parent is not None else {})})
+        placed.append(waiting)
+    return placed
+
+
+def _shrink(f: Fulfilment, moved: dict[int, int]) -> None:
+    for line in f.lines:
+        line.quantity -= moved.get(line.sku_id, 0)
+
+
+def sku_codes(session: Session, lines: dict[int, int]) -> dict[str, int]:
+    codes = dict(session.execute(select(Sku.id, Sku.code).where(Sku.id.in_(list(lines)))).all())
+    return {codes[s]: q for s, q in sorted(lines.items())}
+
+
+def dispatch_waiting(session: Session, sku_ids: set[int] | None = None) -> list[Fulfilment]:
+    """Stock arrived: try the fulfilments awaiting stock, oldest first.
+
+    Nodes that failed a fulfilment before are not excluded here: a new count
+    is new truth about them."""
+    query = select(Fulfilment).where(Fulfilment.status == FulfilmentStatus.awaiting_stock)
+    if sku_ids is not None:
+        query = query.where(Fulfilment.id.in_(
+            select(FulfilmentLine.fulfilment_id).where(FulfilmentLine.sku_id.in_(list(sku_ids)),
+                                                       FulfilmentLine.quantity > 0)))
+    changed = []
+    for f in session.scalars(query.order_by(Fulfilment.id).with_for_update(skip_locked=True)).all():
+        lines = {line.sku_id: line.quantity for line in f.lines if line.quantity}
+        placed = place(session, f.order, lines, f.delivery, reuse=f, extra_reason={"trigger": "stock_arrived"})
+        if any(p.status == FulfilmentStatus.reserved for p in placed):
+            orders.refresh(f.order)
+            changed.append(f)
+    return changed

@@ -1,0 +1,87 @@
+"""The outbox: events are appended in the transaction that made the change.
+
+`record()` only queues the event on the session. Just before commit the queue
+takes its `seq` numbers from the single counter row: that update holds the
+row lock until commit, so transactions publish their seqs in commit order and
+a reader polling `after=<seq>` can never skip one that commits later.
+Subscribers (the live hub, webhooks) hear about new seqs after commit.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event as sa_event, insert, select, update
+from sqlalchemy.orm import Session
+
+from app.models import Event, EventCounter, Fulfilment, Node, Order, utcnow
+
+_PENDING = "luyue_pending_events"
+_COMMITTED = "luyue_committed_seqs"
+
+# Called after commit with (first_seq, last_seq); must not raise or block long.
+subscribers: list[Callable[[int, int], None]] = []
+
+
+def record(session: Session, type: str, *, order: Order | None = None, fulfilment: Fulfilment | None = None,
+           node: Node | None = None, data: dict[str, Any] | None = None) -> None:
+    if fulfilment is not None and order is None:
+        order = fulfilment.order
+    if fulfilment is not None and node is None:
+        node = fulfilment.node
+    session.info.setdefault(_PENDING, []).append((type, order, fulfilment, node, data or {}))
+
+
+def _allocate(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    session.flush()  # ids for the orders and fulfilments the events name
+    n = len(pending)
+    last = session.execute(
+        update(EventCounter).where(EventCounter.id == 1)
+        .values(last_seq=EventCounter.last_seq + n).returning(EventCounter.last_seq)
+    ).scalar_one()
+    first = last - n + 1
+    now = utcnow()
+    rows = []
+    for i, (type_, order, fulfilment, node, data) in enumerate(pending):
+        rows.append({
+            "seq": first + i, "at": now, "type": type_,
+            "channel_id": order.channel_id if order is not None else None,
+            "order_id": order.id if order is not None else None,
+            "fulfilment_id": fulfilment.id if fulfilment is not None else None,
+            "node_id": node.id if node is not None else (fulfilment.node_id if fulfilment is not None else None),
+            "data": data,
+        })
+    session.execute(insert(Event), rows)
+    session.info[_COMMITTED] = (first, last)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's release is not the commit
+        _allocate(session)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    span = session.info.pop(_COMMITTED, None)
+    if span is None:
+        return
+    for subscriber in list(subscribers):
+        try:
+            subscriber(*span)
+        except Exception:  # a listener must never undo or fail a committed change
+            import logging
+            logging.getLogger(__name__).exception("event subscriber failed")
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+    session.info.pop(_COMMITTED, None)
+
+
+def last_seq(session: Session) -> int:
+    return session.execute(select(EventCounter.last_seq).where(EventCounter.id == 1)).scalar_one()

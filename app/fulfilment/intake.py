@@ -1,0 +1,183 @@
+"""Intake (接收订单): validate, store, split, dispatch and reserve, in one
+transaction. A retry with the same body answers the order already stored."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+)
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.fulfilment import dispatch, events, orders
+from app.fulfilment.errors import Refusal
+from app.fulfilment.split import split
+from app.models import Channel, Delivery, Fulfilment, FulfilmentStatus, Order, OrderLine, Sku, utcnow
+
+MAX_LINES = 500
+MAX_QUANTITY = 100_000
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32,
+                                         pattern=r"^\+?[0-9][0-9 \-]*$")]
+Coordinate = StrictFloat | StrictInt
+
+
+class _Strict(BaseModel):
+    # Unknown fields are allowed: the contract lets clients add fields.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class Customer(_Strict):
+    name: Text
+    phone: Phone | None = None
+
+
+class ShipTo(_Strict):
+    name: Text
+    phone: Phone
+    province: Text
+    city: Text
+    district: Text
+    line1: Text
+    line2: Annotated[str, StringConstraints(max_length=200)] | None = None
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4,10}$")] | None = None
+    lat: Annotated[Coordinate, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[Coordinate, Field(ge=-180, le=180)] | None = None
+
+
+class Line(_Strict):
+    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
+    presale_release_at: AwareDatetime | None = None
+
+
+class OrderRequest(_Strict):
+    external_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128,
+                                                  pattern=r"^[\x21-\x7e]+$")]
+    placed_at: AwareDatetime | None = None
+    customer: Customer
+    ship_to: ShipTo
+    delivery: Literal["express", "same_city"]
+    promised_by: AwareDatetime | None = None
+    lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)]
+
+
+def json_path(loc: tuple[Any, ...]) -> str:
+    """('lines', 2, 'quantity') -> 'lines[2].quantity'; the body itself is '$'."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + str(part)
+    return path or "$"
+
+
+def invalid(errors: list[tuple[str, str]]) -> Refusal:
+    fields = list(dict.fromkeys(field for field, _ in errors))
+    summary = "; ".join(f"{field}: {message}" for field, message in errors[:5])
+    if len(errors) > 5:
+        summary += f"; and {len(errors) - 5} more"
+    return Refusal("invalid_request", summary=summary,
+                   details={"fields": fields, "errors": [{"field": f, "message": m} for f, m in errors]})
+
+
+def parse(raw: bytes) -> tuple[OrderRequest, dict[str, Any]]:
+    """The validated request and the body as received; Refusal if invalid."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise invalid([("$", f"not valid JSON ({e})")]) from None
+    try:
+        return OrderRequest.model_validate_json(raw), body
+    except ValidationError as e:
+        errs = []
+        for err in e.errors(include_url=False):
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "constrained-"))))
+            errs.append((json_path(loc), err["msg"]))
+        raise invalid(errs) from None
+
+
+def digest(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def find_order(session: Session, channel: Channel, external_id: str) -> Order | None:
+    return session.scalar(select(Order).where(Order.channel_id == channel.id, Order.external_id == external_id))
+
+
+def submit(session: Session, channel: Channel, raw: bytes) -> tuple[Order, bool]:
+    """Take an order from a channel. Returns (order, created)."""
+    request, body = parse(raw)
+    sha = digest(body)
+    existing = find_order(session, channel, request.external_id)
+    if existing is not None:
+        if existing.payload_sha256 == sha:
+            return existing, False
+        raise Refusal("external_id_reused", external_id=request.external_id)
+
+    codes = sorted({line.sku for line in request.lines})
+    skus = dict(session.execute(select(Sku.code, Sku.id).where(Sku.code.in_(codes))).all())
+    unknown = [code for code in codes if code not in skus]
+    if unknown:
+        raise Refusal("unknown_sku", skus=", ".join(unknown), details={"skus": unknown})
+
+    now = utcnow()
+    to = request.ship_to
+    order = Order(
+        channel_id=channel.id, external_id=request.external_id, payload=body, payload_sha256=sha,
+        placed_at=request.placed_at or now, promised_by=request.promised_by,
+        delivery=Delivery(request.delivery), customer_name=request.customer.name,
+        customer_phone=request.customer.phone or to.phone,
+        ship_to=to.model_dump(exclude_none=True), ship_lat=_float(to.lat), ship_lon=_float(to.lon),
+        created_at=now, updated_at=now,
+        lines=[OrderLine(line_no=i + 1, sku_id=skus[line.sku], quantity=line.quantity,
+                         presale_release_at=line.presale_release_at) for i, line in enumerate(request.lines)],
+    )
+    session.add(order)
+    session.flush()  # the order id names its fulfilments
+    events.record(session, "order.received", order=order,
+                  data={"lines": len(order.lines), "delivery": order.delivery.value})
+    for part in split(order, now):
+        if part.release_at is not None:
+            f = dispatch.new_fulfilment(order, FulfilmentStatus.awaiting_release, part.lines,
+                                        delivery=order.delivery, release_at=part.release_at,
+                                        reason={"rule": "presale", "release_at": part.release_at.isoformat()})
+            events.record(session, "fulfilment.awaiting_release", fulfilment=f,
+                          data={"release_at": part.release_at.isoformat()})
+        else:
+            dispatch.place(session, order, part.lines, order.delivery)
+    orders.refresh(order)
+    return order, True
+
+
+def _float(value: float | int | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def release_due(session: Session, now: dt.datetime | None = None) -> int:
+    """Presale fulfilments whose release time has come are dispatched now."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(Fulfilment).where(Fulfilment.status == FulfilmentStatus.awaiting_release,
+                                 Fulfilment.release_at <= now).order_by(Fulfilment.release_at, Fulfilment.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for f in due:
+        dispatch.place(session, f.order, {line.sku_id: line.quantity for line in f.lines if line.quantity},
+                       f.delivery, reuse=f, extra_reason={"released_presale": True})
+        orders.refresh(f.order)
+    return len(due)

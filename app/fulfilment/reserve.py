@@ -1,0 +1,166 @@
+"""Reservation (预占库存): holding stock, and a node's daily capacity, without
+overselling, on SQLite and PostgreSQL, with no lock held across a request.
+
+Each hold is one conditional update over all the rows it needs,
+`reserved = reserved + q WHERE on_hand - reserved >= q`, returning the rows it
+changed; the caller compares them with what it asked for. On PostgreSQL a row
+another transaction is changing makes the update wait and then re-check its
+condition, so two orders can never both take the last unit.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.models import (
+    BinStock,
+    Fulfilment,
+    FulfilmentLine,
+    Location,
+    Node,
+    NodeDay,
+    Reservation,
+    ReservationState,
+    Stock,
+    utcnow,
+)
+
+
+def hold_stock(session: Session, wants: Mapping[int, int]) -> bool:
+    """Add `wants[stock_id]` units to each stock row's `reserved`, all or none
+    of them. Returns False (and changes nothing) if any row lacks the units."""
+    if not wants:
+        return True
+    amount = case(dict(wants), value=Stock.id)
+    changed = session.execute(
+        update(Stock)
+        .where(Stock.id.in_(list(wants)), Stock.on_hand - Stock.reserved >= amount)
+        .values(reserved=Stock.reserved + amount)
+        .returning(Stock.id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    return len(changed) == len(wants)
+
+
+def _insert(session: Session):
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
+
+
+def book_capacity(session: Session, node_ids: Iterable[int], day: dt.date) -> bool:
+    """Take one fulfilment of each node's daily capacity for `day`, all or none."""
+    node_ids = sorted(set(node_ids))
+    if not node_ids:
+        return True
+    ins = _insert(session)(NodeDay).values([{"node_id": n, "day": day, "booked": 0} for n in node_ids])
+    session.execute(ins.on_conflict_do_nothing(index_elements=["node_id", "day"]))
+    capacity = select(Node.daily_capacity).where(Node.id == NodeDay.node_id).scalar_subquery()
+    changed = session.execute(
+        update(NodeDay)
+        .where(NodeDay.day == day, NodeDay.node_id.in_(node_ids), NodeDay.booked < capacity)
+        .values(booked=NodeDay.booked + 1)
+        .returning(NodeDay.node_id)
+        .execution_options(synchronize_session=False)
+    ).scalars().all()
+    return len(changed) == len(node_ids)
+
+
+def _open(line: FulfilmentLine) -> list[Reservation]:
+    return [r for r in line.reservations if r.state == ReservationState.open]
+
+
+def _lower_reserved(session: Session, by_stock: Mapping[int, int], consume: bool = False) -> None:
+    if not by_stock:
+        return
+    amount = case(dict(by_stock), value=Stock.id)
+    values = {"reserved": Stock.reserved - amount}
+    if consume:
+        values["on_hand"] = Stock.on_hand - amount
+    session.execute(update(Stock).where(Stock.id.in_(list(by_stock))).values(**values)
+                    .execution_options(synchronize_session=False))
+
+
+def release_quantity(session: Session, line: FulfilmentLine, quantity: int) -> int:
+    """Give back up to `quantity` units held for `line`; returns how many."""
+    left = quantity
+    by_stock: dict[int, int] = defaultdict(int)
+    now = utcnow()
+    for r in sorted(_open(line), key=lambda r: r.id, reverse=True):
+        if left <= 0:
+            break
+        take = min(left, r.quantity)
+        by_stock[r.stock_id] += take
+        left -= take
+        if take == r.quantity:
+            r.state = ReservationState.released
+            r.closed_at = now
+        else:
+            r.quantity -= take
+    _lower_reserved(session, by_stock)
+    return quantity - left
+
+
+def release(session: Session, fulfilment: Fulfilment) -> None:
+    """Give back everything held for a fulfilment (cancel, re-dispatch)."""
+    by_stock: dict[int, int] = defaultdict(int)
+    now = utcnow()
+    for line in fulfilment.lines:
+        for r in _open(line):
+            by_stock[r.stock_id] += r.quantity
+            r.state = ReservationState.released
+            r.closed_at = now
+    _lower_reserved(session, by_stock)
+
+
+def consume(session: Session, fulfilment: Fulfilment, taken_from: Mapping[tuple[int, int], int] | None = None) -> None:
+    """The units left the building: close the holds, lower on-hand stock and
+    the bins they came from. `taken_from` maps (location_id, sku_id) to units
+    as picked; without it the fullest bins give first."""
+    by_stock: dict[int, int] = defaultdict(int)
+    per_sku: dict[int, int] = defaultdict(int)
+    now = utcnow()
+    for line in fulfilment.lines:
+        for r in _open(line):
+            by_stock[r.stock_id] += r.quantity
+            per_sku[line.sku_id] += r.quantity
+            r.state = ReservationState.consumed
+            r.closed_at = now
+    _lower_reserved(session, by_stock, consume=True)
+    _take_from_bins(session, fulfilment.node_id, per_sku, dict(taken_from or {}))
+
+
+def _take_from_bins(session: Session, node_id: int | None, per_sku: Mapping[int, int],
+                    taken_from: dict[tuple[int, int], int]) -> None:
+    if node_id is None or not per_sku:
+        return
+    bins = session.execute(
+        select(BinStock).join(Location, Location.id == BinStock.location_id)
+        .where(Location.node_id == node_id, BinStock.sku_id.in_(list(per_sku)))
+        .order_by(BinStock.on_hand.desc())
+    ).scalars().all()
+    by_key = {(b.location_id, b.sku_id): b for b in bins}
+    left = dict(per_sku)
+    for (location_id, sku_id), units in taken_from.items():
+        b = by_key.get((location_id, sku_id))
+        if b is None or left.get(sku_id, 0) <= 0:
+            continue
+        take = min(units, b.on_hand, left[sku_id])
+        b.on_hand -= take
+        left[sku_id] -= take
+    for b in bins:
+        need = left.get(b.sku_id, 0)
+        if need > 0:
+            take = min(need, b.on_hand)
+            b.on_hand -= take
+            left[b.sku_id] -= take
+
+
+def hold(line: FulfilmentLine, stock_id: int, quantity: int) -> Reservation:
+    """The reservation row for units already added to `Stock.reserved`."""
+    r = Reservation(stock_id=stock_id, quantity=quantity)
+    line.reservations.append(r)
+    return r

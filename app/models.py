@@ -1,0 +1,396 @@
+"""The whole schema in one view.
+
+Orders are never edited after intake; the work lives in fulfilments (履约单),
+one per node that ships part of an order. Stock is counted per bin
+(`BinStock`) and summed per node and SKU (`Stock`), where reservations are
+held: `Stock.reserved` always equals the sum of open `Reservation` rows, and
+`Stock.on_hand` the sum of the bins.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, Optional
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes on both databases (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Stored as plain strings with a CHECK, readable in SQL on both databases.
+    return Enum(cls, native_enum=False, values_callable=lambda e: [m.value for m in e], length=32,
+                validate_strings=True)
+
+
+class NodeKind(str, enum.Enum):
+    warehouse = "warehouse"
+    store = "store"
+
+
+class Delivery(str, enum.Enum):
+    express = "express"
+    same_city = "same_city"
+
+
+class OrderStatus(str, enum.Enum):
+    received = "received"
+    in_fulfilment = "in_fulfilment"
+    partially_shipped = "partially_shipped"
+    shipped = "shipped"
+    delivered = "delivered"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class FulfilmentStatus(str, enum.Enum):
+    awaiting_stock = "awaiting_stock"
+    awaiting_release = "awaiting_release"
+    reserved = "reserved"
+    picking = "picking"
+    picked = "picked"
+    packed = "packed"
+    shipped = "shipped"
+    delivered = "delivered"
+    completed = "completed"
+    cancelled = "cancelled"
+    redispatched = "redispatched"
+
+
+class ReservationState(str, enum.Enum):
+    open = "open"
+    released = "released"
+    consumed = "consumed"
+
+
+class Role(str, enum.Enum):
+    picker = "picker"
+    packer = "packer"
+    dock = "dock"
+    rider = "rider"
+    lead = "lead"
+    admin = "admin"
+
+
+# --- channels and access ---------------------------------------------------
+
+class Channel(Base):
+    """A sales platform (web shop, marketplace connector, POS)."""
+
+    __tablename__ = "channels"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    # Only a hash is kept; the token itself is shown once, at creation.
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[Optional[dt.datetime]]
+    channel: Mapped[Channel] = relationship()
+
+
+class User(Base):
+    """A person on the floor, logging in with a badge code and a PIN."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    node_id: Mapped[Optional[int]] = mapped_column(ForeignKey("nodes.id"))
+    pin_hash: Mapped[str] = mapped_column(String(255))
+    language: Mapped[str] = mapped_column(String(10), default="zh")
+    active: Mapped[bool] = mapped_column(default=True)
+    node: Mapped[Optional["Node"]] = relationship()
+
+
+# --- master data -------------------------------------------------------------
+
+class Node(Base):
+    """A fulfilment node (履约节点): a warehouse or a store."""
+
+    __tablename__ = "nodes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[NodeKind] = mapped_column(_enum(NodeKind))
+    province: Mapped[str] = mapped_column(String(100))
+    city: Mapped[str] = mapped_column(String(100))
+    lat: Mapped[Optional[float]] = mapped_column(Float)
+    lon: Mapped[Optional[float]] = mapped_column(Float)
+    daily_capacity: Mapped[int]
+    same_city_radius_km: Mapped[float] = mapped_column(Float, default=0)
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    __table_args__ = (CheckConstraint("daily_capacity >= 0", name="capacity_not_negative"),)
+
+
+class NodeDay(Base):
+    """Fulfilments booked at a node on one business day, booked like stock."""
+
+    __tablename__ = "node_days"
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    booked: Mapped[int] = mapped_column(default=0)
+
+
+class Location(Base):
+    """A bin (库位). Pickers walk bins in `walk_seq` order, serpentine by aisle."""
+
+    __tablename__ = "locations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    aisle: Mapped[str] = mapped_column(String(32))
+    walk_seq: Mapped[int]
+    __table_args__ = (UniqueConstraint("node_id", "code"),)
+
+
+class Sku(Base):
+    __tablename__ = "skus"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    weight_g: Mapped[int] = mapped_column(default=0)
+    presale: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    barcodes: Mapped[list["Barcode"]] = relationship(
+        back_populates="sku", cascade="all, delete-orphan", order_by="Barcode.code"
+    )
+
+
+class Barcode(Base):
+    """Any code printed on a unit: GTIN (check digit verified) or an in-house code."""
+
+    __tablename__ = "barcodes"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[Sku] = relationship(back_populates="barcodes")
+
+
+class BinStock(Base):
+    """Units counted in one bin."""
+
+    __tablename__ = "bin_stock"
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"), primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), primary_key=True, index=True)
+    on_hand: Mapped[int] = mapped_column(default=0)
+    __table_args__ = (CheckConstraint("on_hand >= 0", name="bin_on_hand_not_negative"),)
+
+
+class Stock(Base):
+    """Per node and SKU: what is there and what is promised to fulfilments."""
+
+    __tablename__ = "stock"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), index=True)
+    on_hand: Mapped[int] = mapped_column(default=0)
+    reserved: Mapped[int] = mapped_column(default=0)
+    # Set when a count fell below what was reserved and not all of it moved.
+    short_since: Mapped[Optional[dt.datetime]]
+    __table_args__ = (
+        UniqueConstraint("node_id", "sku_id"),
+        CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+        CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    )
+
+
+# --- orders and their fulfilment ------------------------------------------
+
+class Order(Base):
+    """What a sales channel sent (订单). Never edited after intake, but for status."""
+
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    external_id: Mapped[str] = mapped_column(String(128))
+    # The request body exactly as received, and a digest of its canonical form
+    # that tells a retry from a different order under the same external_id.
+    payload: Mapped[dict[str, Any]]
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    placed_at: Mapped[dt.datetime]
+    promised_by: Mapped[Optional[dt.datetime]]
+    delivery: Mapped[Delivery] = mapped_column(_enum(Delivery))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_phone: Mapped[str] = mapped_column(String(32))
+    ship_to: Mapped[dict[str, Any]]
+    ship_lat: Mapped[Optional[float]] = mapped_column(Float)
+    ship_lon: Mapped[Optional[float]] = mapped_column(Float)
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus), default=OrderStatus.received)
+    cancel_requested_at: Mapped[Optional[dt.datetime]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    channel: Mapped[Channel] = relationship()
+    lines: Mapped[list["OrderLine"]] = relationship(
+        back_populates="order", order_by="OrderLine.line_no", cascade="all, delete-orphan"
+    )
+    fulfilments: Mapped[list["Fulfilment"]] = relationship(
+        back_populates="order", order_by="Fulfilment.id", cascade="all, delete-orphan"
+    )
+    __table_args__ = (
+        UniqueConstraint("channel_id", "external_id"),
+        Index("ix_orders_status", "status"),
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    line_no: Mapped[int]
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    quantity: Mapped[int]
+    presale_release_at: Mapped[Optional[dt.datetime]]
+    order: Mapped[Order] = relationship(back_populates="lines")
+    sku: Mapped[Sku] = relationship()
+
+
+class Fulfilment(Base):
+    """The part of an order one node ships (履约单); the unit of work."""
+
+    __tablename__ = "fulfilments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[Optional[int]] = mapped_column(ForeignKey("nodes.id"))
+    status: Mapped[FulfilmentStatus] = mapped_column(_enum(FulfilmentStatus))
+    delivery: Mapped[Delivery] = mapped_column(_enum(Delivery))
+    # Presale: held in awaiting_release until then.
+    release_at: Mapped[Optional[dt.datetime]]
+    # Lineage of re-dispatch: the fulfilment whose lines this one took over.
+    redispatched_from_id: Mapped[Optional[int]] = mapped_column(ForeignKey("fulfilments.id"))
+    # Why this node: the candidates and their scores, for a lead to read.
+    dispatch_reason: Mapped[Optional[dict[str, Any]]]
+    intercepted: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    dispatched_at: Mapped[Optional[dt.datetime]]
+    shipped_at: Mapped[Optional[dt.datetime]]
+    delivered_at: Mapped[Optional[dt.datetime]]
+    completed_at: Mapped[Optional[dt.datetime]]
+    cancelled_at: Mapped[Optional[dt.datetime]]
+
+    order: Mapped[Order] = relationship(back_populates="fulfilments")
+    node: Mapped[Optional[Node]] = relationship()
+    redispatched_from: Mapped[Optional["Fulfilment"]] = relationship(remote_side=[id])
+    lines: Mapped[list["FulfilmentLine"]] = relationship(
+        back_populates="fulfilment", order_by="FulfilmentLine.id", cascade="all, delete-orphan"
+    )
+    __table_args__ = (Index("ix_fulfilments_node_status", "node_id", "status"),
+                      Index("ix_fulfilments_status", "status"))
+
+
+class FulfilmentLine(Base):
+    __tablename__ = "fulfilment_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfilment_id: Mapped[int] = mapped_column(ForeignKey("fulfilments.id", ondelete="CASCADE"), index=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    quantity: Mapped[int]
+    fulfilment: Mapped[Fulfilment] = relationship(back_populates="lines")
+    sku: Mapped[Sku] = relationship()
+    reservations: Mapped[list["Reservation"]] = relationship(back_populates="line")
+    __table_args__ = (CheckConstraint("quantity >= 0", name="line_quantity_not_negative"),)
+
+
+class Reservation(Base):
+    """Stock held at a node for one fulfilment line (预占库存)."""
+
+    __tablename__ = "reservations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfilment_line_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_lines.id", ondelete="CASCADE"),
+                                                    index=True)
+    stock_id: Mapped[int] = mapped_column(ForeignKey("stock.id"))
+    quantity: Mapped[int]
+    state: Mapped[ReservationState] = mapped_column(_enum(ReservationState), default=ReservationState.open)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[Optional[dt.datetime]]
+    line: Mapped[FulfilmentLine] = relationship(back_populates="reservations")
+    stock: Mapped[Stock] = relationship()
+    __table_args__ = (Index("ix_reservations_stock_state", "stock_id", "state"),
+                      CheckConstraint("quantity > 0", name="reservation_quantity_positive"))
+
+
+# --- the outbox --------------------------------------------------------------
+
+class EventCounter(Base):
+    """One row: the last `seq` handed out. Taking the next number locks the row
+    until commit, so seqs become visible to readers in order and without gaps."""
+
+    __tablename__ = "event_counter"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Event(Base):
+    __tablename__ = "events"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    type: Mapped[str] = mapped_column(String(64))
+    channel_id: Mapped[Optional[int]] = mapped_column(ForeignKey("channels.id"))
+    order_id: Mapped[Optional[int]] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    fulfilment_id: Mapped[Optional[int]] = mapped_column(ForeignKey("fulfilments.id", ondelete="CASCADE"))
+    node_id: Mapped[Optional[int]] = mapped_column(ForeignKey("nodes.id"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    order: Mapped[Optional[Order]] = relationship()
+    fulfilment: Mapped[Optional[Fulfilment]] = relationship()
+    __table_args__ = (Index("ix_events_channel_seq", "channel_id", "seq"),
+                      Index("ix_events_order_seq", "order_id", "seq"))
+
+
+
+# The counter row exists from the start (the migration inserts it too).
+from sqlalchemy import DDL, event as _sa_event  # noqa: E402
+
+_sa_event.listen(EventCounter.__table__, "after_create",
+                 DDL("INSERT INTO event_counter (id, last_seq) VALUES (1, 0)"))

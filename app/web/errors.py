@@ -1,0 +1,66 @@
+"""One place that turns refusals and HTTP errors into answers: the contract's
+JSON error body under /api, a page elsewhere. Every refusal logs one line."""
+from __future__ import annotations
+
+from flask import Flask, current_app, jsonify, render_template_string, request
+from werkzeug.exceptions import HTTPException
+
+from app import MAX_BODY_BYTES
+from app.fulfilment.errors import Refusal
+
+_HTTP_REFUSALS = {
+    401: lambda e: Refusal("unauthorized"),
+    403: lambda e: Refusal("forbidden", needed="another role"),
+    404: lambda e: Refusal("not_found", what="resource"),
+    405: lambda e: Refusal("method_not_allowed", method=request.method),
+    413: lambda e: Refusal("too_large", limit=MAX_BODY_BYTES, details={"limit_bytes": MAX_BODY_BYTES}),
+    415: lambda e: Refusal("unsupported_media_type"),
+}
+
+_PAGE = """<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{{ status }}</title><body style="font-family:sans-serif;padding:1rem">
+<h1>{{ status }}</h1><p>{{ message }}</p><p><a href="/">&larr;</a></p></body>"""
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def answer(refusal: Refusal, status: int | None = None):
+    status = status or refusal.status
+    current_app.logger.info("refused %s %s -> %s %s: %s", request.method, request.path, status,
+                            refusal.code, refusal.message("en")[:300])
+    if wants_json():
+        return jsonify(refusal.body()), status
+    return render_template_string(_PAGE, status=status, message=refusal.message(_language())), status
+
+
+def _language() -> str:
+    from flask import g
+    return getattr(g, "language", None) or "zh"
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(Refusal)
+    def _refusal(e: Refusal):
+        return answer(e)
+
+    @app.errorhandler(HTTPException)
+    def _http(e: HTTPException):
+        make = _HTTP_REFUSALS.get(e.code or 500)
+        if make is None:
+            if wants_json():
+                current_app.logger.info("refused %s %s -> %s", request.method, request.path, e.code)
+                return jsonify({"error": {"code": "http_%s" % e.code, "message": e.description,
+                                          "details": {}}}), e.code
+            return e
+        return answer(make(e), e.code)
+
+    @app.errorhandler(Exception)
+    def _crash(e: Exception):
+        current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        body = {"error": {"code": "internal_error", "message": "Something went wrong on our side; "
+                          "nothing was written. Retry, and tell the operator if it persists.", "details": {}}}
+        if wants_json():
+            return jsonify(body), 500
+        return render_template_string(_PAGE, status=500, message=body["error"]["message"]), 500
