@@ -112,9 +112,12 @@ class _DotCanvas:
         baseline = self.page_h - (t.y + t.size * 0.84) * k
         obj = c.beginText(x * k, baseline)
         obj.setFont(name, size_pt)
+        # Text render mode is page state in PDF: set it for every text, bold or not.
         if t.bold and t.font == "cjk":
             obj.setTextRenderMode(2)  # fill + stroke: a bold weight for a one-weight CJK font
-            c.setLineWidth(size_pt * 0.035)
+            c.setLineWidth(size_pt * 0.045)
+        else:
+            obj.setTextRenderMode(0)
         color = colors.white if t.inverse else colors.black
         obj.setFillColor(color)
         obj.setStrokeColor(color)

@@ -273,12 +273,12 @@ class _Spec:
 _SPECS = {
     "100x150": _Spec(margin=2, header=13, tracking=27, ship_to=31, ship_from=14, info=26,
                      carrier_font=7.5, service_font=4.6, tracking_hri_font=4.6, name_font=5.8,
-                     address_font=4.2, small_font=3.0, info_font=3.3, badge=9,
-                     tracking_module_mm=0.375, sscc_module_mm=0.5),
+                     address_font=4.8, small_font=3.0, info_font=3.3, badge=9,
+                     tracking_module_mm=0.5, sscc_module_mm=0.5),
     "76x130": _Spec(margin=1.5, header=11, tracking=23, ship_to=27, ship_from=12.5, info=22,
                     carrier_font=6.2, service_font=3.8, tracking_hri_font=3.8, name_font=4.8,
-                    address_font=3.6, small_font=2.6, info_font=2.8, badge=7.5,
-                    tracking_module_mm=0.33, sscc_module_mm=0.4),
+                    address_font=4.0, small_font=2.6, info_font=2.8, badge=7.5,
+                    tracking_module_mm=0.375, sscc_module_mm=0.4),
 }
 
 
