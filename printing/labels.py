@@ -110,21 +110,20 @@ class _DotCanvas:
         elif t.align == "right":
             x = t.x + t.width - w
         baseline = self.page_h - (t.y + t.size * 0.84) * k
+        # Text render mode and line width are graphics state that outlives the
+        # text object: keep each text in its own q … Q.
+        c.saveState()
         obj = c.beginText(x * k, baseline)
         obj.setFont(name, size_pt)
-        # Text render mode is page state in PDF: set it for every text, bold or not.
         if t.bold and t.font == "cjk":
-            obj.setTextRenderMode(2)  # fill + stroke: a bold weight for a one-weight CJK font
             c.setLineWidth(size_pt * 0.045)
-        else:
-            obj.setTextRenderMode(0)
+            obj.setTextRenderMode(2)  # fill + stroke: a bold weight for a one-weight CJK font
         color = colors.white if t.inverse else colors.black
         obj.setFillColor(color)
         obj.setStrokeColor(color)
         obj.textOut(t.text)
         c.drawText(obj)
-        c.setFillColor(colors.black)
-        c.setStrokeColor(colors.black)
+        c.restoreState()
 
 
 def _label_canvas(buf: io.BytesIO, size: str, title: str) -> Canvas:
@@ -207,6 +206,7 @@ def _styles() -> dict[str, ParagraphStyle]:
         "title": ParagraphStyle("title", fontName=cjk, fontSize=17, leading=22),
         "body": ParagraphStyle("body", fontName=cjk, fontSize=10, leading=14),
         "small": ParagraphStyle("small", fontName=cjk, fontSize=8.5, leading=11, textColor=colors.HexColor("#333333")),
+        "name": ParagraphStyle("name", fontName=cjk, fontSize=13, leading=18),
         "cell": ParagraphStyle("cell", fontName=cjk, fontSize=9.5, leading=12),
     }
 
@@ -236,6 +236,13 @@ def _page_footer(text: str):
     return draw
 
 
+_CONTENT_WIDTH = A4[0] - 30 * mm
+_HEAD_STYLE = TableStyle([
+    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ("LEFTPADDING", (0, 0), (-1, -1), 0),
+    ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+])
+
 _GRID = [
     ("FONTNAME", (0, 0), (-1, -1), None),  # filled in per document
     ("FONTSIZE", (0, 0), (-1, -1), 9.5),
@@ -248,9 +255,21 @@ _GRID = [
 
 
 def _grid_style(extra: list) -> TableStyle:
+    """Header row ruled thick, body rows ruled thin, CJK font throughout."""
     cjk = cjk_font().name
     base = [(k, a, b, cjk) if k == "FONTNAME" else (k, a, b, *rest) for k, a, b, *rest in _GRID]
     return TableStyle(base + extra)
+
+
+def _plain_style(extra: list) -> TableStyle:
+    """No rules, CJK font: for totals and signature blocks."""
+    return TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), cjk_font().name),
+        ("FONTSIZE", (0, 0), (-1, -1), 9.5),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("TOPPADDING", (0, 0), (-1, -1), 4),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 4),
+    ] + extra)
 
 
 def manifest_pdf(manifest: ManifestData, dpi: int = 300) -> bytes:
@@ -263,40 +282,47 @@ def manifest_pdf(manifest: ManifestData, dpi: int = 300) -> bytes:
     st = _styles()
     buf = io.BytesIO()
     doc = _a4_doc(buf, f"Handover manifest {manifest.handover_ref}")
-    symbol = code128.encode(manifest.handover_ref)
+    barcode = BarcodeFlowable(code128.encode(manifest.handover_ref), dpi=dpi, caption=manifest.handover_ref)
     head = Table(
         [[
             [Paragraph("交接单 Handover manifest", st["title"]), Spacer(1, 2 * mm),
-             Paragraph(f"承运商 Carrier: <b>{_esc(manifest.carrier_name)}</b>", st["body"]),
+             Paragraph(f"承运商 Carrier: {_esc(manifest.carrier_name)}", st["body"]),
              Paragraph(f"发货节点 Node: {_esc(manifest.node_name)}", st["body"]),
-             Paragraph(f"开始 Opened: {_fmt_time(manifest.opened_at)}　　"
-                       f"封车 Closed: {_fmt_time(manifest.closed_at)}", st["body"]),
-             Paragraph(f"件数 Parcels: <b>{len(manifest.parcels)}</b>　　"
-                       f"总重 Total weight: <b>{_kg(manifest.total_weight_g)} kg</b>", st["body"])],
-            BarcodeFlowable(symbol, dpi=dpi, caption=manifest.handover_ref),
+             Paragraph(f"开始 Opened: {_fmt_time(manifest.opened_at)}", st["body"]),
+             Paragraph(f"封车 Closed: {_fmt_time(manifest.closed_at)}", st["body"]),
+             Paragraph(f"件数 Parcels: {len(manifest.parcels)}　　"
+                       f"总重 Total weight: {_kg(manifest.total_weight_g)} kg", st["body"])],
+            barcode,
         ]],
-        colWidths=[None, None],
-        style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (1, 0), (1, 0), "RIGHT"),
-                          ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]),
+        colWidths=[_CONTENT_WIDTH - barcode.width, barcode.width],
+        style=_HEAD_STYLE,
     )
+    widths = [10 * mm, 42 * mm, 50 * mm, 57 * mm, 21 * mm]
     rows = [["#", "运单号 Tracking", "SSCC", "履约单 Fulfilment", "重量 kg"]]
     for i, p in enumerate(manifest.parcels, start=1):
         rows.append([str(i), p.tracking_number, f"(00) {p.sscc}", p.fulfilment_ref, _kg(p.weight_g)])
-    rows.append(["", f"共 {len(manifest.parcels)} 件", "", "", _kg(manifest.total_weight_g)])
-    table = Table(rows, colWidths=[10 * mm, 42 * mm, 50 * mm, 55 * mm, 21 * mm], repeatRows=1)
+    if not manifest.parcels:
+        rows.append(["", "（无包裹 no parcels）", "", "", ""])
+    table = Table(rows, colWidths=widths, repeatRows=1)
     table.setStyle(_grid_style([
         ("ALIGN", (0, 0), (0, -1), "RIGHT"),
         ("ALIGN", (-1, 0), (-1, -1), "RIGHT"),
-        ("LINEABOVE", (0, -1), (-1, -1), 1.2, colors.black),
-        ("FONTNAME", (-1, -1), (-1, -1), LATIN_BOLD_FONT),
     ]))
+    total = Table(
+        [["", f"共 {len(manifest.parcels)} 件 parcels", "", "", f"{_kg(manifest.total_weight_g)}"]],
+        colWidths=widths,
+        style=_plain_style([
+            ("LINEABOVE", (0, 0), (-1, 0), 1.2, colors.black),
+            ("ALIGN", (-1, 0), (-1, -1), "RIGHT"),
+            ("FONTNAME", (-1, 0), (-1, 0), LATIN_BOLD_FONT),
+        ]),
+    )
     sign = Table(
         [["仓库交接人 Handed over by", "", "承运人签收 Courier signature", ""],
          ["日期时间 Date & time", "", "日期时间 Date & time", ""]],
-        colWidths=[40 * mm, 49 * mm, 44 * mm, 45 * mm],
+        colWidths=[42 * mm, 45 * mm, 50 * mm, 43 * mm],
         rowHeights=[16 * mm, 12 * mm],
-        style=_grid_style([
-            ("LINEBELOW", (0, 0), (-1, -1), 0, colors.white),
+        style=_plain_style([
             ("LINEBELOW", (1, 0), (1, -1), 0.8, colors.black),
             ("LINEBELOW", (3, 0), (3, -1), 0.8, colors.black),
             ("VALIGN", (0, 0), (-1, -1), "BOTTOM"),
@@ -306,7 +332,8 @@ def manifest_pdf(manifest: ManifestData, dpi: int = 300) -> bytes:
     note = Paragraph("承运人签字即确认已按上表件数收取包裹。The courier's signature confirms receipt of the "
                      "parcels listed above.", st["small"])
     doc.build(
-        [head, Spacer(1, 6 * mm), table, Spacer(1, 10 * mm), KeepTogether([note, Spacer(1, 2 * mm), sign])],
+        [head, Spacer(1, 6 * mm), table,
+         KeepTogether([total, Spacer(1, 10 * mm), note, Spacer(1, 2 * mm), sign])],
         onFirstPage=_page_footer(f"luyue · {manifest.handover_ref}"),
         onLaterPages=_page_footer(f"luyue · {manifest.handover_ref}"),
     )
@@ -321,20 +348,21 @@ def packing_slip_pdf(slip: PackingSlipData, dpi: int = 300) -> bytes:
     buf = io.BytesIO()
     doc = _a4_doc(buf, f"Packing slip {slip.fulfilment_ref}")
     to = slip.ship_to
+    barcode = BarcodeFlowable(code128.encode(slip.fulfilment_ref), dpi=dpi, caption=slip.fulfilment_ref)
     head = Table(
         [[
             [Paragraph("装箱单 Packing slip", st["title"]), Spacer(1, 2 * mm),
-             Paragraph(f"订单号 Order: <b>{_esc(slip.order_ref)}</b>", st["body"]),
-             Paragraph(f"履约单 Fulfilment: <b>{_esc(slip.fulfilment_ref)}</b>", st["body"]),
+             Paragraph(f"订单号 Order: {_esc(slip.order_ref)}", st["body"]),
+             Paragraph(f"履约单 Fulfilment: {_esc(slip.fulfilment_ref)}", st["body"]),
              *([Paragraph(f"发货节点 From: {_esc(slip.node_name)}", st["body"])] if slip.node_name else [])],
-            BarcodeFlowable(code128.encode(slip.fulfilment_ref), dpi=dpi, caption=slip.fulfilment_ref),
+            barcode,
         ]],
-        style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("ALIGN", (1, 0), (1, 0), "RIGHT"),
-                          ("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]),
+        colWidths=[_CONTENT_WIDTH - barcode.width, barcode.width],
+        style=_HEAD_STYLE,
     )
     ship_to = [
         Paragraph("收货人 Ship to", st["small"]),
-        Paragraph(f"<b>{_esc(to.name)}</b>　{_esc(mask_phone(to.phone))}", st["body"]),
+        Paragraph(f"{_esc(to.name)}　{_esc(mask_phone(to.phone))}", st["name"]),
         Paragraph(_esc(to.full_text()) + (f"　{_esc(to.postal_code)}" if to.postal_code else ""), st["body"]),
     ]
     rows = [["#", "SKU", "商品 Item", "数量 Qty"]]
