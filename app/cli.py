@@ -219,11 +219,10 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 @click.command("tick")
 @with_appcontext
 def tick() -> None:
-    """Run the due time-based work once: presale releases."""
-    from app.fulfilment.intake import release_due
-    with database().transaction() as session:
-        n = release_due(session)
-    click.echo(f"{n} presale fulfilments released")
+    """Run the time-based work once (what `serve` does every 30 s)."""
+    from app.scheduler import run_due
+    for job, count in run_due(current_app).items():
+        click.echo(f"{job}: {count}")
 
 
 @click.command("demo")

@@ -14,8 +14,10 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from app import create_app
-        return create_app()
+        from app import create_app, scheduler
+        app = create_app()
+        scheduler.start(app)
+        return app
 
 
 def run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
