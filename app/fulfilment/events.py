@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event as sa_event, insert, select, update
+from sqlalchemy import event as sa_event, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app.models import Event, EventCounter, Fulfilment, Node, Order, utcnow
@@ -21,6 +21,8 @@ _COMMITTED = "luyue_committed_seqs"
 
 # Called after commit with (first_seq, last_seq); must not raise or block long.
 subscribers: list[Callable[[int, int], None]] = []
+# PostgreSQL: other processes hear of new events on this channel (app.live).
+NOTIFY_CHANNEL = "luyue_events"
 
 
 def record(session: Session, type: str, *, order: Order | None = None, fulfilment: Fulfilment | None = None,
@@ -55,6 +57,9 @@ def _allocate(session: Session) -> None:
             "data": data,
         })
     session.execute(insert(Event), rows)
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered at commit, when the rows become visible, never before.
+        session.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": NOTIFY_CHANNEL, "seq": str(last)})
     session.info[_COMMITTED] = (first, last)
 
 
