@@ -1,0 +1,125 @@
+"""Helpers for the printing tests: render PDFs the way a printer driver would
+(poppler's pdftoppm at the printer's resolution) and read barcodes back the
+way a scanner would (zxing-cpp)."""
+
+from __future__ import annotations
+
+import io
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+
+def render_pdf(pdf: bytes, dpi: int, mode: str = "mono", page: int = 1) -> Image.Image:
+    """Rasterise one page of `pdf` at `dpi` with pdftoppm: mode 'mono' (1-bit,
+    like a thermal head), 'gray' or 'color'."""
+    flag = {"mono": ["-mono"], "gray": ["-gray"], "color": []}[mode]
+    done = subprocess.run(
+        ["pdftoppm", "-r", str(dpi), *flag, "-png", "-f", str(page), "-l", str(page), "-singlefile", "-", "-"],
+        input=pdf, capture_output=True, check=True, timeout=30,
+    )
+    image = Image.open(io.BytesIO(done.stdout))
+    image.load()
+    return image.convert("L")
+
+
+def decode(image: Image.Image) -> list[zxingcpp.Barcode]:
+    return list(zxingcpp.read_barcodes(image))
+
+
+def decode_plain(image: Image.Image) -> list[zxingcpp.Barcode]:
+    """Decode with raw text (GS1 element strings without parentheses, FNC1 as GS)."""
+    return list(zxingcpp.read_barcodes(image, text_mode=zxingcpp.TextMode.Plain))
+
+
+def dark(pixel: int) -> bool:
+    return pixel < 128
+
+
+def runs(row: list[int]) -> list[tuple[bool, int, int]]:
+    """(is_dark, start, length) runs of a row of grey pixels."""
+    out: list[tuple[bool, int, int]] = []
+    start = 0
+    for x in range(1, len(row) + 1):
+        if x == len(row) or dark(row[x]) != dark(row[start]):
+            out.append((dark(row[start]), start, x - start))
+            start = x
+    return out
+
+
+@pytest.fixture
+def render():
+    """render(pdf, dpi, mode="mono", page=1) -> greyscale PIL image."""
+    return render_pdf
+
+
+@pytest.fixture
+def scan():
+    """scan(image) -> barcodes as zxing-cpp reads them (HRI text: '(00)…' for GS1)."""
+    return decode
+
+
+@pytest.fixture
+def scan_plain():
+    """scan_plain(image) -> barcodes with plain text ('00…' for GS1, GS for FNC1)."""
+    return decode_plain
+
+
+@pytest.fixture
+def row_runs():
+    """row_runs(pixels) -> [(is_dark, start, length), …]."""
+    return runs
+
+
+class FakeZplPrinter:
+    """A raw TCP 'printer' on 127.0.0.1 that records what it receives."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.received: list[bytes] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(10)
+        try:
+            conn, _ = self.server.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+            self.received.append(b"".join(chunks))
+        self._done.set()
+
+    def wait(self, timeout: float = 5) -> bytes:
+        assert self._done.wait(timeout), "the fake printer received nothing"
+        return self.received[0]
+
+    def close(self) -> None:
+        self.server.close()
+        self._thread.join(2)
+
+
+@pytest.fixture
+def zpl_printer() -> Iterator[FakeZplPrinter]:
+    printer = FakeZplPrinter()
+    yield printer
+    printer.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
