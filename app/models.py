@@ -394,3 +394,112 @@ from sqlalchemy import DDL, event as _sa_event  # noqa: E402
 
 _sa_event.listen(EventCounter.__table__, "after_create",
                  DDL("INSERT INTO event_counter (id, last_seq) VALUES (1, 0)"))
+
+
+# --- picking -------------------------------------------------------------------
+# Pick lists (拣货单) are built from `reserved` fulfilments at one node: one
+# order, or a batch of several with one tote each (cluster picking). Lines are
+# per (fulfilment line, bin), so the bin every unit came from is on record for
+# shipping to consume.
+
+class PickListState(str, enum.Enum):
+    open = "open"        # waiting for a picker: new, or released by a lead
+    picking = "picking"  # held by exactly one picker
+    done = "done"
+
+
+class PickStep(str, enum.Enum):
+    """Where a line's scan sequence stands; kept so work resumes on any device."""
+
+    location = "location"
+    product = "product"
+    quantity = "quantity"
+    tote = "tote"
+    done = "done"
+
+
+class PickList(Base):
+    __tablename__ = "pick_lists"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    state: Mapped[PickListState] = mapped_column(_enum(PickListState), default=PickListState.open)
+    # Claimed by a conditional UPDATE (picker_id IS NULL), so never two pickers.
+    picker_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    # The earliest promise among its fulfilments: lists are claimed in this order.
+    promised_by: Mapped[Optional[dt.datetime]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[Optional[dt.datetime]]
+    finished_at: Mapped[Optional[dt.datetime]]
+    node: Mapped[Node] = relationship()
+    picker: Mapped[Optional[User]] = relationship()
+    orders: Mapped[list["PickListFulfilment"]] = relationship(
+        back_populates="pick_list", order_by="PickListFulfilment.slot", cascade="all, delete-orphan")
+    lines: Mapped[list["PickLine"]] = relationship(
+        back_populates="pick_list", order_by="PickLine.seq", cascade="all, delete-orphan")
+    __table_args__ = (Index("ix_pick_lists_node_state", "node_id", "state"),
+                      Index("ix_pick_lists_picker", "picker_id"))
+
+
+class PickListFulfilment(Base):
+    """One fulfilment on a list, in a cart slot, going into its own tote."""
+
+    __tablename__ = "pick_list_fulfilments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pick_list_id: Mapped[int] = mapped_column(ForeignKey("pick_lists.id", ondelete="CASCADE"))
+    # A fulfilment is on one list only; a concurrent builder loses on this key.
+    fulfilment_id: Mapped[int] = mapped_column(ForeignKey("fulfilments.id", ondelete="CASCADE"), unique=True)
+    slot: Mapped[int]
+    # Scanned by the picker when the list starts; packing finds the order by it.
+    tote: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    pick_list: Mapped[PickList] = relationship(back_populates="orders")
+    fulfilment: Mapped[Fulfilment] = relationship()
+    __table_args__ = (UniqueConstraint("pick_list_id", "slot"),)
+
+
+class PickLine(Base):
+    """Units of one fulfilment line to take from one bin, in walk order."""
+
+    __tablename__ = "pick_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pick_list_id: Mapped[int] = mapped_column(ForeignKey("pick_lists.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    fulfilment_line_id: Mapped[int] = mapped_column(ForeignKey("fulfilment_lines.id", ondelete="CASCADE"),
+                                                    index=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    quantity: Mapped[int]
+    # Units taken from this bin (in hand, then in the tote).
+    picked: Mapped[int] = mapped_column(default=0)
+    # Units declared missing from this bin and re-dispatched.
+    short: Mapped[int] = mapped_column(default=0)
+    step: Mapped[PickStep] = mapped_column(_enum(PickStep), default=PickStep.location)
+    done_at: Mapped[Optional[dt.datetime]]
+    pick_list: Mapped[PickList] = relationship(back_populates="lines")
+    fulfilment_line: Mapped[FulfilmentLine] = relationship()
+    location: Mapped[Location] = relationship()
+    sku: Mapped[Sku] = relationship()
+    __table_args__ = (
+        UniqueConstraint("pick_list_id", "seq"),
+        Index("ix_pick_lines_bin", "location_id", "sku_id"),
+        CheckConstraint("picked >= 0 AND picked <= quantity", name="picked_within_quantity"),
+        CheckConstraint("short >= 0", name="short_not_negative"),
+    )
+
+
+class ScanRecord(Base):
+    """Every accepted scan, keyed by the id the handheld made for it: a retry
+    over flaky Wi-Fi carries the same id and is counted once."""
+
+    __tablename__ = "scan_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scan_id: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # Which kind of work took it ("pick", later "pack", "ship"...) and what it did.
+    work: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))
+    code: Mapped[Optional[str]] = mapped_column(String(200))
+    quantity: Mapped[Optional[int]]
+    pick_list_id: Mapped[Optional[int]] = mapped_column(ForeignKey("pick_lists.id", ondelete="CASCADE"), index=True)
+    pick_line_id: Mapped[Optional[int]] = mapped_column(ForeignKey("pick_lines.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
