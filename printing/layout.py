@@ -191,12 +191,22 @@ def wrap(text: str, font: str, size: int, width: int) -> list[str]:
     return lines or [""]
 
 
-def fit(text: str, font: str, size: int, width: int, max_lines: int, min_size: int) -> tuple[int, list[str]]:
-    """The largest size ≤ `size` at which `text` wraps into `max_lines`;
-    at `min_size` the last line is cut with an ellipsis."""
+LEADING = 1.22  # line pitch as a multiple of the font size
+
+
+def lines_that_fit(size: int, max_height: int, leading: float = LEADING) -> int:
+    """How many lines of `size` dots fit in `max_height` (the last needs no leading)."""
+    return max(1, int((max_height - size) // (size * leading)) + 1)
+
+
+def fit(text: str, font: str, size: int, width: int, max_height: int, min_size: int,
+        leading: float = LEADING) -> tuple[int, list[str]]:
+    """The largest size ≤ `size` at which `text` wraps into `max_height` dots;
+    at `min_size` whatever still does not fit is cut with an ellipsis."""
     s = size
     while True:
         lines = wrap(text, font, s, width)
+        max_lines = lines_that_fit(s, max_height, leading)
         if len(lines) <= max_lines:
             return s, lines
         if s <= min_size:
@@ -206,11 +216,11 @@ def fit(text: str, font: str, size: int, width: int, max_lines: int, min_size: i
                 last = last[:-1]
             kept[-1] = last + "…"
             return s, kept
-        s = max(min_size, int(s * 0.92))
+        s = max(min_size, int(s * 0.93))
 
 
 def fit_one_line(text: str, font: str, size: int, width: int, min_size: int) -> tuple[int, str]:
-    s, lines = fit(text, font, size, width, 1, min_size)
+    s, lines = fit(text, font, size, width, size, min_size)
     return s, lines[0]
 
 
@@ -364,12 +374,10 @@ def shipping_label_layout(label: LabelData, size: str = "100x150", dpi: int = 20
     a_size = d(spec.address_font)
     small = d(spec.small_font)
     addr_room = y + h - pad - small - d(1) - addr_top
-    lead = 1.22
-    max_lines = max(1, int(addr_room // (a_size * lead)))
-    a_size, a_lines = fit(to.full_text(), "cjk", a_size, tw, max_lines, d(2.6))
-    regions["ship_to_address"] = (tx, addr_top, tw, math.ceil(len(a_lines) * a_size * lead))
+    a_size, a_lines = fit(to.full_text(), "cjk", a_size, tw, addr_room, d(2.4))
+    regions["ship_to_address"] = (tx, addr_top, tw, a_size + round((len(a_lines) - 1) * a_size * LEADING))
     for i, text in enumerate(a_lines):
-        items.append(Text(tx, addr_top + round(i * a_size * lead), a_size, text, "cjk", bold=True))
+        items.append(Text(tx, addr_top + round(i * a_size * LEADING), a_size, text, "cjk", bold=True))
     if to.postal_code:
         items.append(Text(tx, y + h - pad - small, small, f"邮编 {to.postal_code}", "cjk"))
     y += h
@@ -394,9 +402,9 @@ def shipping_label_layout(label: LabelData, size: str = "100x150", dpi: int = 20
         items.append(Text(inner_r - pad - ph_w, y + pad + (node_size - small), small, fr.phone, "cjk"))
     from_top = y + pad + node_size + d(1.2)
     f_room = y + h - pad // 2 - from_top
-    f_size, f_lines = fit(fr.address, "cjk", small, tw, max(1, int(f_room // (small * lead))), d(2.2))
+    f_size, f_lines = fit(fr.address, "cjk", small, tw, f_room, d(2.2))
     for i, text in enumerate(f_lines):
-        items.append(Text(tx, from_top + round(i * f_size * lead), f_size, text, "cjk"))
+        items.append(Text(tx, from_top + round(i * f_size * LEADING), f_size, text, "cjk"))
     y += h
     rule(y)
     y += line

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -193,22 +194,41 @@ def send_pdf(printer: Printer, pdf: bytes, title: str = "luyue label") -> None:
     if lp is None:
         raise PrinterUnavailable(printer.name, "the `lp` command is missing (install cups-client)")
     try:
-        done = subprocess.run(
+        # its own process group, so a stuck `lp` and anything it started can be killed
+        proc = subprocess.Popen(
             [lp, "-d", printer.queue, "-t", title, "-"],
-            input=pdf,
-            capture_output=True,
-            timeout=printer.timeout,
-            check=False,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
-    except subprocess.TimeoutExpired:
-        raise PrinterUnavailable(printer.name, f"`lp` did not finish within {printer.timeout:g} s") from None
     except OSError as e:
         raise PrinterUnavailable(printer.name, f"cannot run `lp`: {e.strerror or e}") from None
+    try:
+        stdout, stderr = proc.communicate(pdf, timeout=printer.timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise PrinterUnavailable(printer.name, f"`lp` did not finish within {printer.timeout:g} s") from None
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     if done.returncode != 0:
         said = (done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()
         raise PrinterUnavailable(
             printer.name, f"`lp -d {printer.queue}` failed ({done.returncode}): {said[-1] if said else 'no message'}"
         )
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.communicate(timeout=1)
+    except subprocess.TimeoutExpired:  # a child escaped the group and holds the pipes
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+        proc.wait(timeout=1)
 
 
 def send_labels(printer: Printer, labels: Iterable[LabelData], size: str | None = None) -> None:

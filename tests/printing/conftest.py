@@ -4,11 +4,12 @@ way a scanner would (zxing-cpp)."""
 
 from __future__ import annotations
 
-import io
+import tempfile
 import socket
 import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import zxingcpp
@@ -19,12 +20,16 @@ def render_pdf(pdf: bytes, dpi: int, mode: str = "mono", page: int = 1) -> Image
     """Rasterise one page of `pdf` at `dpi` with pdftoppm: mode 'mono' (1-bit,
     like a thermal head), 'gray' or 'color'."""
     flag = {"mono": ["-mono"], "gray": ["-gray"], "color": []}[mode]
-    done = subprocess.run(
-        ["pdftoppm", "-r", str(dpi), *flag, "-png", "-f", str(page), "-l", str(page), "-singlefile", "-", "-"],
-        input=pdf, capture_output=True, check=True, timeout=30,
-    )
-    image = Image.open(io.BytesIO(done.stdout))
-    image.load()
+    with tempfile.TemporaryDirectory(prefix="luyue-print-") as tmp:
+        source = Path(tmp, "in.pdf")
+        source.write_bytes(pdf)
+        subprocess.run(
+            ["pdftoppm", "-r", str(dpi), *flag, "-png", "-f", str(page), "-l", str(page), "-singlefile",
+             str(source), str(Path(tmp, "out"))],
+            capture_output=True, check=True, timeout=30,
+        )
+        image = Image.open(Path(tmp, "out.png"))
+        image.load()
     return image.convert("L")
 
 
