@@ -32,6 +32,45 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "barcode_taken": (409, "Barcode {barcode} already belongs to SKU {sku}.", "条码 {barcode} 已属于商品 {sku}。"),
     "redispatch_not_allowed": (409, "Fulfilment {fulfilment} is {status}; only fulfilments not yet packed can move.",
                                "履约单 {fulfilment} 状态为 {status},只有未打包的履约单可以改派。"),
+    # Handheld: logging in (every screen message says what to do instead)
+    "login_failed": (401, "Badge or PIN not recognised. Scan your badge again.",
+                     "工牌或密码不正确,请重新扫描工牌。"),
+    "session_expired": (401, "Your shift login has ended. Scan your badge to log in again.",
+                        "本班次登录已过期,请重新扫描工牌登录。"),
+    "no_node": (403, "Your user has no node. Ask a lead to assign you to one.",
+                "您的账号未分配履约节点,请联系组长分配。"),
+    # Handheld: picking (拣货)
+    "nothing_to_pick": (422, "No orders are waiting to be picked at {node}.", "{node} 暂无待拣货的订单。"),
+    "no_pick_list": (422, "You hold no pick list. Claim the next one.", "您当前没有拣货单,请领取下一张。"),
+    "pick_list_taken": (409, "Pick list {list} was just taken by {picker}. Claim again for the next one.",
+                        "拣货单 {list} 刚被 {picker} 领取,请重新领取下一张。"),
+    "pick_list_not_held": (409, "Pick list {list} is not being picked; nothing to release.",
+                           "拣货单 {list} 不在拣货中,无需释放。"),
+    "scan_unreadable": (422, "Nothing was read. Scan again.", "未读到条码,请重新扫描。"),
+    "not_a_tote": (422, "{scanned} is a location or product code, not a tote. Scan an empty tote for slot {slot}.",
+                   "{scanned} 是库位或商品条码,不是周转箱。请为第 {slot} 格扫描一个空周转箱。"),
+    "tote_in_use": (422, "Tote {tote} already holds {fulfilment}. Scan an empty tote for slot {slot}.",
+                    "周转箱 {tote} 已装有 {fulfilment},请为第 {slot} 格扫描一个空周转箱。"),
+    "wrong_location": (422, "Wrong location: you scanned {scanned}. Go to {expected} and scan its label.",
+                       "库位错误:扫描的是 {scanned}。请到库位 {expected} 扫描库位标签。"),
+    "wrong_product": (422, "Wrong product: {scanned} is not on this list. Pick {expected} ({sku}) here.",
+                      "商品错误:{scanned} 不在本拣货单上。此处应拣 {expected}({sku})。"),
+    "product_of_another_line": (422, "{scanned} is {other} for another line. Here pick {expected} ({sku}) first.",
+                                "{scanned} 是其他行的商品 {other}。请先拣本行的 {expected}({sku})。"),
+    "over_pick": (422, "Too many: this line needs {quantity} of {sku}, that would make {would_have}. "
+                       "Put them in tote {tote}.",
+                  "超拣:本行只需 {quantity} 件 {sku},这样会变成 {would_have} 件。请放入周转箱 {tote}。"),
+    "pick_incomplete": (422, "{left} more of {sku} to pick first: scan each unit or enter the quantity, "
+                             "or report the bin short.",
+                        "还需拣 {left} 件 {sku}:请逐件扫描或输入数量,或上报缺货。"),
+    "wrong_tote": (422, "Wrong tote: you scanned {scanned}. Put {sku} for {fulfilment} in tote {expected} "
+                        "(slot {slot}).",
+                   "周转箱错误:扫描的是 {scanned}。请将 {sku} 放入 {fulfilment} 的周转箱 {expected}(第 {slot} 格)。"),
+    "quantity_invalid": (422, "Enter a whole number from 1 to {most}.", "请输入 1 到 {most} 之间的整数。"),
+    "short_needs_location": (422, "Scan location {expected} first, then report it short.",
+                             "请先扫描库位 {expected},再上报缺货。"),
+    "short_not_needed": (422, "All {quantity} of {sku} are picked; nothing is short. Scan tote {tote}.",
+                         "{sku} 的 {quantity} 件已全部拣齐,无需上报缺货。请扫描周转箱 {tote}。"),
 }
 
 # Refusals whose API `code` is a contract code rather than their own name.
