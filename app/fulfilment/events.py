@@ -18,6 +18,7 @@ from app.models import Event, EventCounter, Fulfilment, Node, Order, utcnow
 
 _PENDING = "luyue_pending_events"
 _COMMITTED = "luyue_committed_seqs"
+_MARKS = "luyue_savepoint_marks"
 
 # Called after commit with (first_seq, last_seq); must not raise or block long.
 subscribers: list[Callable[[int, int], None]] = []
@@ -71,6 +72,11 @@ def _before_commit(session: Session) -> None:
 
 @sa_event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:  # a savepoint released: its events stay queued
+        session.info.get(_MARKS, {}).pop(savepoint, None)
+        return
+    session.info.pop(_MARKS, None)
     span = session.info.pop(_COMMITTED, None)
     if span is None:
         return
@@ -82,10 +88,23 @@ def _after_commit(session: Session) -> None:
             logging.getLogger(__name__).exception("event subscriber failed")
 
 
+@sa_event.listens_for(Session, "after_transaction_create")
+def _after_transaction_create(session: Session, transaction) -> None:
+    if transaction.nested:  # a savepoint: remember how many events came before it
+        session.info.setdefault(_MARKS, {})[transaction] = len(session.info.get(_PENDING, ()))
+
+
 @sa_event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:
+        # Only the savepoint's own events go; the transaction carries on.
+        mark = session.info.get(_MARKS, {}).pop(savepoint, 0)
+        del session.info.get(_PENDING, [])[mark:]
+        return
     session.info.pop(_PENDING, None)
     session.info.pop(_COMMITTED, None)
+    session.info.pop(_MARKS, None)
 
 
 def last_seq(session: Session) -> int:

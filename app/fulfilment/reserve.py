@@ -32,8 +32,9 @@ from app.models import (
 
 
 def hold_stock(session: Session, wants: Mapping[int, int]) -> bool:
-    """Add `wants[stock_id]` units to each stock row's `reserved`, all or none
-    of them. Returns False (and changes nothing) if any row lacks the units."""
+    """Add `wants[stock_id]` units to each stock row's `reserved`. Returns
+    False if any row lacks the units; the rows that had them are changed all
+    the same, so call it inside a savepoint and roll that back on False."""
     if not wants:
         return True
     amount = case(dict(wants), value=Stock.id)
@@ -52,7 +53,8 @@ def _insert(session: Session):
 
 
 def book_capacity(session: Session, node_ids: Iterable[int], day: dt.date) -> bool:
-    """Take one fulfilment of each node's daily capacity for `day`, all or none."""
+    """Take one fulfilment of each node's daily capacity for `day`. Returns
+    False if any node is full; like `hold_stock`, roll back a savepoint then."""
     node_ids = sorted(set(node_ids))
     if not node_ids:
         return True
