@@ -122,11 +122,51 @@ def test_bars_are_whole_printer_dots_with_quiet_zones(size, dpi, name, render, r
     assert before[1] > 0 and after[1] + after[2] < image.width  # bounded by ink, i.e. measured, not the page edge
 
 
-def test_qr_modules_are_whole_dots_too():
-    layout = shipping_label_layout(sample_label(), "100x150", 203)
+def filled_rects_in_dots(pdf: bytes, dpi: int, page_height_mm: float):
+    """Every `re` rectangle of the page, as (x, y_from_top, w, h) in printer dots (unrounded)."""
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    ops = pypdf.generic.ContentStream(reader.pages[0].get_contents(), reader).operations
+    k = dpi / 72
+    page_h = page_height_mm * mm
+    return [
+        (float(x) * k, (page_h - float(y) - float(h)) * k, float(w) * k, float(h) * k)
+        for operands, op in ops if op == b"re"
+        for x, y, w, h in [operands]
+    ]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("dpi", DPIS)
+def test_bars_in_the_pdf_start_and_end_on_whole_dots(size, dpi):
+    """pdftoppm snaps rectangle edges to pixels, so the raster alone cannot show
+    a bar that sits between dots; the PDF's own geometry can."""
+    label = sample_label()
+    layout = shipping_label_layout(label, size, dpi)
+    rects = filled_rects_in_dots(shipping_label_pdf(label, size, dpi), dpi, layout.size.height_mm)
+    for name in ("tracking", "sscc"):
+        bc = layout.barcode(name)
+        bars = [r for r in rects if abs(r[1] - bc.y) < 0.01 and abs(r[3] - bc.height) < 0.01]
+        assert [(round(x, 3), round(w, 3)) for x, _, w, _ in bars] == [
+            (bc.x + offset * bc.module, width * bc.module) for offset, width in bc.symbol.bars()
+        ]
+
+
+@pytest.mark.parametrize("dpi", DPIS)
+def test_qr_modules_are_whole_dots_too(dpi):
+    label = sample_label()
+    layout = shipping_label_layout(label, "100x150", dpi)
     qr = layout.qr
-    assert isinstance(qr, QRCode) and qr.module >= 2
-    assert qr.x == int(qr.x) and qr.module == int(qr.module)
+    rects = filled_rects_in_dots(shipping_label_pdf(label, "100x150", dpi), dpi, 150)
+    cells = [r for r in rects if qr.x - 0.01 <= r[0] < qr.x + qr.width and qr.y - 0.01 <= r[1] < qr.y + qr.width]
+
+    def whole_modules(value):
+        return abs(value / qr.module - round(value / qr.module)) < 1e-3
+
+    assert qr.module >= 2
+    assert sum(round(w) * round(h) for _, _, w, h in cells) == qr.module ** 2 * sum(map(sum, qr.matrix))
+    for x, y, w, h in cells:
+        assert whole_modules(x - qr.x) and whole_modules(y - qr.y) and whole_modules(w)
+        assert h == pytest.approx(qr.module, abs=1e-3)
 
 
 def test_pdf_page_is_the_label_size_in_millimetres():
