@@ -13,6 +13,7 @@ import enum
 from typing import Any, Optional
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     CheckConstraint,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -327,6 +329,9 @@ class Fulfilment(Base):
     lines: Mapped[list["FulfilmentLine"]] = relationship(
         back_populates="fulfilment", order_by="FulfilmentLine.id", cascade="all, delete-orphan"
     )
+    parcels: Mapped[list["Parcel"]] = relationship(
+        back_populates="fulfilment", order_by="Parcel.number", cascade="all, delete-orphan"
+    )
     __table_args__ = (Index("ix_fulfilments_node_status", "node_id", "status"),
                       Index("ix_fulfilments_status", "status"))
 
@@ -372,6 +377,10 @@ class EventCounter(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+# The counter row exists from the start (the migration inserts it too).
+event.listen(EventCounter.__table__, "after_create", DDL("INSERT INTO event_counter (id, last_seq) VALUES (1, 0)"))
+
+
 class Event(Base):
     __tablename__ = "events"
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -386,14 +395,6 @@ class Event(Base):
     fulfilment: Mapped[Optional[Fulfilment]] = relationship()
     __table_args__ = (Index("ix_events_channel_seq", "channel_id", "seq"),
                       Index("ix_events_order_seq", "order_id", "seq"))
-
-
-
-# The counter row exists from the start (the migration inserts it too).
-from sqlalchemy import DDL, event as _sa_event  # noqa: E402
-
-_sa_event.listen(EventCounter.__table__, "after_create",
-                 DDL("INSERT INTO event_counter (id, last_seq) VALUES (1, 0)"))
 
 
 # --- picking -------------------------------------------------------------------
@@ -503,3 +504,71 @@ class ScanRecord(Base):
     pick_list_id: Mapped[Optional[int]] = mapped_column(ForeignKey("pick_lists.id", ondelete="CASCADE"), index=True)
     pick_line_id: Mapped[Optional[int]] = mapped_column(ForeignKey("pick_lines.id", ondelete="CASCADE"))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+# --- packing and outbound ----------------------------------------------------
+# A fulfilment leaves in one or more parcels (包裹), each verified unit by unit
+# at the bench, then scanned onto a carrier's handover (交接) at the dock.
+
+class ParcelStatus(str, enum.Enum):
+    open = "open"            # being filled at the packing bench
+    packed = "packed"        # closed, weighed, labelled
+    shipped = "shipped"      # scanned out on a handover
+    delivered = "delivered"
+    intercepted = "intercepted"  # its order was cancelled before it left
+
+
+class Parcel(Base):
+    __tablename__ = "parcels"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfilment_id: Mapped[int] = mapped_column(ForeignKey("fulfilments.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    status: Mapped[ParcelStatus] = mapped_column(_enum(ParcelStatus), default=ParcelStatus.open)
+    carrier: Mapped[Optional[str]] = mapped_column(String(32))
+    tracking_number: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    sscc: Mapped[Optional[str]] = mapped_column(String(18), unique=True)
+    weight_g: Mapped[Optional[int]]
+    packed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    packed_at: Mapped[Optional[dt.datetime]]
+    label_printed_at: Mapped[Optional[dt.datetime]]
+    handover_id: Mapped[Optional[int]] = mapped_column(ForeignKey("handovers.id"), index=True)
+    shipped_at: Mapped[Optional[dt.datetime]]
+    fulfilment: Mapped[Fulfilment] = relationship(back_populates="parcels")
+    handover: Mapped[Optional["Handover"]] = relationship(back_populates="parcels")
+    items: Mapped[list["ParcelItem"]] = relationship(back_populates="parcel", order_by="ParcelItem.id",
+                                                     cascade="all, delete-orphan")
+    __table_args__ = (UniqueConstraint("fulfilment_id", "number"),)
+
+
+class ParcelItem(Base):
+    __tablename__ = "parcel_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id", ondelete="CASCADE"), index=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    quantity: Mapped[int]
+    parcel: Mapped[Parcel] = relationship(back_populates="items")
+    sku: Mapped[Sku] = relationship()
+    __table_args__ = (UniqueConstraint("parcel_id", "sku_id"), CheckConstraint("quantity > 0", name="item_quantity_positive"))
+
+
+class HandoverStatus(str, enum.Enum):
+    open = "open"
+    closed = "closed"
+
+
+class Handover(Base):
+    """Parcels given to one carrier at one node, signed for on the manifest."""
+
+    __tablename__ = "handovers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    carrier: Mapped[str] = mapped_column(String(32))
+    status: Mapped[HandoverStatus] = mapped_column(_enum(HandoverStatus), default=HandoverStatus.open)
+    opened_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[Optional[dt.datetime]]
+    node: Mapped[Node] = relationship()
+    parcels: Mapped[list[Parcel]] = relationship(back_populates="handover", order_by="Parcel.shipped_at")
+    __table_args__ = (Index("ix_handovers_node_status", "node_id", "carrier", "status"),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from alembic import context
 
 from app.db import make_engine
-from app.models import Base
+from app.models import Base, UTCDateTime
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,8 +21,15 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
+def _render_item(type_, obj, autogen_context):
+    # UTCDateTime only converts in Python; the column is a plain timestamptz.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def _run(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
+    context.configure(connection=connection, target_metadata=target_metadata, render_item=_render_item,
                       render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
     with context.begin_transaction():
         context.run_migrations()
