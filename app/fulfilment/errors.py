@@ -66,11 +66,52 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "wrong_tote": (422, "Wrong tote: you scanned {scanned}. Put {sku} for {fulfilment} in tote {expected} "
                         "(slot {slot}).",
                    "周转箱错误:扫描的是 {scanned}。请将 {sku} 放入 {fulfilment} 的周转箱 {expected}(第 {slot} 格)。"),
+    "scan_product_first": (422, "Scan one unit of {sku} first, then enter how many you have.",
+                           "请先扫描一件 {sku},再输入数量。"),
     "quantity_invalid": (422, "Enter a whole number from 1 to {most}.", "请输入 1 到 {most} 之间的整数。"),
     "short_needs_location": (422, "Scan location {expected} first, then report it short.",
                              "请先扫描库位 {expected},再上报缺货。"),
     "short_not_needed": (422, "All {quantity} of {sku} are picked; nothing is short. Scan tote {tote}.",
                          "{sku} 的 {quantity} 件已全部拣齐,无需上报缺货。请扫描周转箱 {tote}。"),
+    # Handheld: packing (打包)
+    "pack_not_found": (422, "{code} is not a picked tote or fulfilment at this node. Scan the tote's label.",
+                       "{code} 不是本节点已拣货的周转箱或履约单,请扫描周转箱标签。"),
+    "pack_not_picked": (422, "Fulfilment {fulfilment} is {status}, not picked: it cannot be packed yet.",
+                        "履约单 {fulfilment} 状态为 {status},尚未拣货完成,不能打包。"),
+    "pack_intercepted": (409, "STOP: order of {fulfilment} was cancelled. Do not pack; put the items in the "
+                              "returns cage.",
+                         "拦截:履约单 {fulfilment} 的订单已取消。请勿打包,将商品放入退货区。"),
+    "pack_unknown_product": (422, "{code} is not a product barcode. Scan the barcode on the item.",
+                             "{code} 不是商品条码,请扫描商品上的条码。"),
+    "pack_wrong_product": (422, "{sku} is not in {fulfilment}. Set it aside and scan an item from the tote.",
+                           "{sku} 不属于 {fulfilment},请放到一边,扫描周转箱内的商品。"),
+    "pack_extra_item": (422, "Extra item: all {needed} of {sku} are already packed. Set this one aside.",
+                        "多余商品:{sku} 共 {needed} 件已全部装箱,请将这件放到一边。"),
+    "pack_empty_parcel": (422, "The parcel is empty. Scan the items into it before closing.",
+                          "包裹为空,请先扫描商品装箱再封箱。"),
+    "pack_weight_needed": (422, "Enter the parcel's weight in grams (1 to {limit}), or put it on the scale.",
+                           "请输入包裹重量(克,1 到 {limit}),或放上电子秤。"),
+    "printer_unavailable": (503, "Printer {printer} did not answer ({reason}). The parcel stays packed; "
+                                 "print from the parcel page when the printer is back.",
+                            "打印机 {printer} 无响应({reason})。包裹保持已打包状态,打印机恢复后可在包裹页面重新打印。"),
+    # Handheld: outbound (出库交接)
+    "ship_unknown_carrier": (422, "{carrier} is not a carrier we hand over to.", "{carrier} 不是可交接的承运商。"),
+    "ship_unknown_parcel": (422, "{code} is not a parcel label. Scan the tracking or SSCC barcode.",
+                            "{code} 不是包裹面单条码,请扫描运单号或 SSCC 条码。"),
+    "ship_intercepted": (409, "STOP: parcel {tracking} ({fulfilment}) is intercepted, its order was cancelled. "
+                              "Do not load it; take it to the returns cage.",
+                         "拦截:包裹 {tracking}({fulfilment})的订单已取消。请勿装车,送至退货区。"),
+    "ship_other_carrier": (422, "Parcel {tracking} goes with {carrier}, not {expected}. Put it on its own carrier's "
+                                "cage.",
+                           "包裹 {tracking} 属于 {carrier},不是 {expected}。请放到对应承运商的区域。"),
+    "ship_already_shipped": (409, "Parcel {tracking} already left on handover {handover}.",
+                             "包裹 {tracking} 已在交接单 {handover} 出库。"),
+    "ship_not_packed": (422, "Parcel {tracking} is not closed yet. Finish packing it first.",
+                        "包裹 {tracking} 尚未封箱,请先完成打包。"),
+    "ship_other_node": (422, "Parcel {tracking} belongs to another node. Do not load it here.",
+                        "包裹 {tracking} 属于其他节点,请勿在此装车。"),
+    "ship_handover_closed": (409, "Handover {handover} is closed. Open a new one to scan more parcels.",
+                             "交接单 {handover} 已关闭,请新建交接单继续扫描。"),
 }
 
 # Refusals whose API `code` is a contract code rather than their own name.
