@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.fulfilment import events, orders, reserve
 from app.fulfilment.errors import Refusal
-from app.models import FulfilmentStatus, Order, utcnow
+from app.models import FulfilmentStatus, Order, ParcelStatus, utcnow
 
 
 def cancel(session: Session, order: Order, reason: str = "channel_request") -> bool:
@@ -26,7 +26,10 @@ def cancel(session: Session, order: Order, reason: str = "channel_request") -> b
         f.status, f.cancelled_at, f.updated_at, f.intercepted = FulfilmentStatus.cancelled, now, now, packed
         events.record(session, "fulfilment.cancelled", fulfilment=f, data={"reason": reason, "intercept": packed})
         if packed:
-            events.record(session, "fulfilment.intercepted", fulfilment=f, data={"reason": reason})
+            for parcel in f.parcels:
+                parcel.status = ParcelStatus.intercepted
+            events.record(session, "fulfilment.intercepted", fulfilment=f,
+                          data={"reason": reason, "parcels": [p.tracking_number for p in f.parcels]})
     order.cancel_requested_at = now
     orders.refresh(order)
     events.record(session, "order.cancelled", order=order,

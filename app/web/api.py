@@ -13,7 +13,7 @@ from app.fulfilment import cancel as cancelling
 from app.fulfilment import clock, deliver, intake
 from app.fulfilment.errors import Refusal
 from app.fulfilment.intake import invalid
-from app.models import Event, Fulfilment, FulfilmentLine, Node, Order
+from app.models import Event, Fulfilment, FulfilmentLine, Node, Order, ParcelStatus
 from app.web import database
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -71,6 +71,7 @@ def order_document(session: Session, order_id: int) -> dict[str, Any]:
             selectinload(Order.fulfilments).selectinload(Fulfilment.lines).selectinload(FulfilmentLine.sku),
             selectinload(Order.fulfilments).selectinload(Fulfilment.node),
             selectinload(Order.fulfilments).selectinload(Fulfilment.redispatched_from),
+            selectinload(Order.fulfilments).selectinload(Fulfilment.parcels),
         )).one()
     refs = {f.id: f.ref for f in order.fulfilments}
     events = session.execute(
@@ -97,7 +98,9 @@ def fulfilment_document(f: Fulfilment) -> dict[str, Any]:
         "status": f.status.value,
         "delivery": f.delivery.value,
         "lines": [{"sku": line.sku.code, "quantity": line.quantity} for line in f.lines if line.quantity > 0],
-        "parcels": [],
+        "parcels": [{"tracking_number": p.tracking_number, "carrier": p.carrier, "status": p.status.value,
+                     "sscc": p.sscc, "weight_g": p.weight_g, "shipped_at": _stamp(p.shipped_at)}
+                    for p in f.parcels if p.status != ParcelStatus.open],
         "redispatched_from": f.redispatched_from.ref if f.redispatched_from else None,
         "dispatch_reason": f.dispatch_reason,
     }
