@@ -116,7 +116,7 @@ class _DotCanvas:
         obj = c.beginText(x * k, baseline)
         obj.setFont(name, size_pt)
         if t.bold and t.font == "cjk":
-            c.setLineWidth(size_pt * 0.045)
+            c.setLineWidth(size_pt * 0.028)
             obj.setTextRenderMode(2)  # fill + stroke: a bold weight for a one-weight CJK font
         color = colors.white if t.inverse else colors.black
         obj.setFillColor(color)

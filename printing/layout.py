@@ -397,7 +397,7 @@ def shipping_label_layout(label: LabelData, size: str = "100x150", dpi: int = 20
     node_size = int(small * 1.25)
     ph_w = math.ceil(text_width(fr.phone, "cjk", small)) if fr.phone else 0
     s_size, s_text = fit_one_line(fr.node_name, "cjk", node_size, tw - ph_w - d(3), small)
-    items.append(Text(tx, y + pad, s_size, s_text, "cjk", bold=True))
+    items.append(Text(tx, y + pad, s_size, s_text, "cjk"))
     if fr.phone:
         items.append(Text(inner_r - pad - ph_w, y + pad + (node_size - small), small, fr.phone, "cjk"))
     from_top = y + pad + node_size + d(1.2)
