@@ -159,7 +159,9 @@ def only_fake_bin(tmp_path, monkeypatch) -> Path:
 
 
 def test_a_cups_printer_gets_the_pdf_through_lp(only_fake_bin, tmp_path):
-    fake_lp(only_fake_bin, f'echo "$@" > {tmp_path}/args\n/bin/cat > {tmp_path}/job.pdf\necho "request id is Q-1 (1 file(s))"\n')
+    fake_lp(only_fake_bin, f'echo "$@" > {tmp_path}/args\n'
+                           f'/bin/cat > {tmp_path}/job.pdf\n'
+                           'echo "request id is Q-1 (1 file(s))"\n')
     label = sample_label()
 
     send_label(parse_printer("cups://Zebra_ZD420", name="pack-2"), label, "76x130")
