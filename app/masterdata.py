@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.barcodes import gtin_problem
 from app.fulfilment import dispatch, events
 from app.fulfilment.errors import Refusal
-from app.fulfilment.intake import invalid, json_path
+from app.fulfilment.intake import field_errors, invalid
 from app.fulfilment.redispatch import redispatch
 from app.models import (
     Barcode,
@@ -81,7 +81,7 @@ def validate(model: type[BaseModel], data: Any, strict: bool = True) -> Any:
     try:
         return model.model_validate(data, strict=strict)
     except ValidationError as e:
-        raise invalid([(json_path(err["loc"]), err["msg"]) for err in e.errors(include_url=False)]) from None
+        raise invalid(field_errors(e, data)) from None
 
 
 def check_code(code: str, what: str) -> str:

@@ -93,7 +93,7 @@ def make_plan(lines: dict[int, int], candidates: list[Candidate]) -> Plan:
         return Plan("fewest_nodes", [Assignment(first, take), Assignment(second, rest)], {})
 
     remaining = dict(lines)
-    assignments: list[Assignment] = []
+    chosen: list[Candidate] = []
     pool = list(holders)
     while remaining and pool:
         def score(c: Candidate) -> tuple[int, int, float]:
@@ -105,12 +105,18 @@ def make_plan(lines: dict[int, int], candidates: list[Candidate]) -> Plan:
         if score(best)[1] == 0:
             break
         pool.remove(best)
-        take = {s: min(best.units(s), q) for s, q in remaining.items() if best.units(s)}
-        assignments.append(Assignment(best, take))
-        for s, q in take.items():
-            remaining[s] -= q
-            if remaining[s] == 0:
-                del remaining[s]
+        chosen.append(best)
+        for s, q in remaining.items():
+            remaining[s] -= min(best.units(s), q)
+        remaining = {s: q for s, q in remaining.items() if q > 0}
+    # The nodes are chosen; among them the nearest ship what they can.
+    remaining = dict(lines)
+    assignments: list[Assignment] = []
+    for c in sorted(chosen, key=_nearest):
+        take = {s: min(c.units(s), q) for s, q in remaining.items() if c.units(s)}
+        if take:
+            assignments.append(Assignment(c, take))
+        remaining = {s: q - take.get(s, 0) for s, q in remaining.items() if q - take.get(s, 0) > 0}
     return Plan("fewest_nodes" if assignments else "no_stock", assignments, remaining)
 
 

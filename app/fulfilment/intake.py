@@ -85,6 +85,28 @@ def json_path(loc: tuple[Any, ...]) -> str:
     return path or "$"
 
 
+def field_errors(error: ValidationError, data: Any) -> list[tuple[str, str]]:
+    """Pydantic's errors as (JSON path, message). A location can go on past
+    the input with a union member's tag (`ship_to.lat.float`): the path
+    stops where the input does."""
+    errs = []
+    for err in error.errors(include_url=False):
+        path: list[Any] = []
+        value = data
+        for part in err["loc"]:
+            if isinstance(part, str) and part.startswith(("function-", "constrained-")):
+                continue
+            if isinstance(part, int) and isinstance(value, list):
+                value = value[part] if -len(value) <= part < len(value) else None
+            elif isinstance(part, str) and isinstance(value, dict):
+                value = value.get(part)
+            else:
+                break
+            path.append(part)
+        errs.append((json_path(tuple(path)), err["msg"]))
+    return errs
+
+
 def invalid(errors: list[tuple[str, str]]) -> Refusal:
     fields = list(dict.fromkeys(field for field, _ in errors))
     summary = "; ".join(f"{field}: {message}" for field, message in errors[:5])
@@ -103,11 +125,7 @@ def parse(raw: bytes) -> tuple[OrderRequest, dict[str, Any]]:
     try:
         return OrderRequest.model_validate_json(raw), body
     except ValidationError as e:
-        errs = []
-        for err in e.errors(include_url=False):
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "constrained-"))))
-            errs.append((json_path(loc), err["msg"]))
-        raise invalid(errs) from None
+        raise invalid(field_errors(e, body)) from None
 
 
 def digest(body: dict[str, Any]) -> str:
