@@ -45,10 +45,15 @@ def postgres_database() -> Iterator[str]:
 
 
 def _truncate_postgres(url: str) -> None:
+    # DELETE and a sequence restart: on tables this small, many times faster
+    # than TRUNCATE, which makes new files for every table.
     engine = create_engine(url)
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
+        for sequence in conn.execute(text("SELECT sequencename FROM pg_sequences "
+                                          "WHERE schemaname = current_schema()")).scalars():
+            conn.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
         conn.execute(text("INSERT INTO event_counter (id, last_seq) VALUES (1, 0)"))
     engine.dispose()
 

@@ -111,6 +111,15 @@ def test_three_nodes_when_no_pair_covers_the_order():
     assert plan.unplaced == {}
 
 
+def test_when_more_than_two_nodes_are_needed_the_nearer_ones_ship_what_they_can():
+    lines = {A: 2, B: 1, C: 9}
+    # FAR covers two lines in full, so it is chosen first; NEAR is needed for
+    # C anyway and also holds A: NEAR ships A, not the far node.
+    plan = make_plan(lines, [node("FAR", 170, {A: 3, B: 4}), node("NEAR", 3, {A: 10, C: 5})])
+    assert placed(plan) == {"NEAR": {A: 2, C: 5}, "FAR": {B: 1}}
+    assert plan.unplaced == {C: 4}
+
+
 def test_what_no_node_holds_is_left_unplaced():
     lines = {A: 4, B: 1}
     plan = make_plan(lines, [node("N1", 1, {A: 1}), node("N2", 2, {A: 2})])
