@@ -1,17 +1,26 @@
 """luyue (履约): order fulfilment for chains of warehouses and stores."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_babel import Babel
+from flask_sock import Sock
+from htmx_flask import Htmx
 
 from app.config import Settings
 from app.db import Database
 from app.fulfilment import clock
 
 MAX_BODY_BYTES = 1024 * 1024
+
+# Extensions, bound to each app in create_app().
+babel = Babel()
+sock = Sock()
+htmx = Htmx()
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -27,6 +36,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         LUYUE=settings,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # A handheld login lasts one shift (also checked against login time).
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_hours),
     )
     app.json.ensure_ascii = False
     app.json.sort_keys = False
@@ -38,6 +49,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from app.web import api, errors
     app.register_blueprint(api.bp)
     errors.register(app)
+
+    # The handheld screens: badge login, Chinese and English, htmx, websockets.
+    from app.web import auth
+    from app.web.handheld import pick as pick_screens
+    babel.init_app(app, default_locale="zh_CN", locale_selector=auth.locale,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    sock.init_app(app)
+    htmx.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pick_screens.bp)
 
     from app.cli import register
     register(app)

@@ -1,0 +1,180 @@
+"""Logging in on a handheld: scan the badge, then type the PIN.
+
+The login lasts one shift (`Settings.session_hours`), checked on every request
+against the time it was made, not only by the cookie's expiry. The language
+is the user's (stored on their profile, switchable on any screen); before
+login it is the browser's, or what was last chosen on this device.
+
+`role_required` guards the screens of every floor blueprint; a user works
+only at their node, so a screen without one is refused.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app import access
+from app.fulfilment.errors import Refusal
+from app.models import Role, User
+from app.web import database
+
+bp = Blueprint("auth", __name__)
+
+LANGUAGES = {"zh": "zh_CN", "en": "en"}
+# Where each role starts after login; later blueprints add theirs here.
+ROLE_HOME: dict[Role, str] = {Role.picker: "pick.home", Role.lead: "pick.home", Role.admin: "pick.home"}
+
+
+@bp.app_template_global("new_scan_id")
+def _new_scan_id() -> str:
+    # A global, not a context variable: the macros that use it see globals only.
+    from app.web.handheld import new_scan_id
+    return new_scan_id()
+
+
+# --- who is asking -------------------------------------------------------------------
+
+@bp.before_app_request
+def load_user() -> None:
+    g.user = None
+    g.session_expired = False
+    user_id = session.get("user_id")
+    if user_id is not None:
+        hours = current_app.config["LUYUE"].session_hours
+        if time.time() - float(session.get("login_at", 0)) > hours * 3600:
+            session.pop("user_id", None)
+            g.session_expired = True
+        else:
+            with database().reading() as s:
+                user = s.scalar(select(User).where(User.id == user_id, User.active.is_(True))
+                                .options(selectinload(User.node)))
+            if user is None:
+                session.pop("user_id", None)
+            g.user = user
+    g.language = g.user.language if g.user else (session.get("language") or _browser_language())
+
+
+def _browser_language() -> str:
+    best = request.accept_languages.best_match(["zh", "zh-CN", "en"], default="zh")
+    return "en" if best == "en" else "zh"
+
+
+def locale() -> str:
+    """Flask-Babel's locale selector."""
+    return LANGUAGES.get(getattr(g, "language", None) or "zh", "zh_CN")
+
+
+def role_required(*roles: Role) -> Callable:
+    """Only logged-in users of these roles (admins always) at a node may see
+    the view. Not logged in: to the login screen (htmx follows HX-Redirect)."""
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any):
+            if g.user is None:
+                target = url_for("auth.login", next=request.path if request.method == "GET" else None)
+                if getattr(request, "htmx", False):
+                    return "", 200, {"HX-Redirect": target}
+                return redirect(target)
+            if roles and g.user.role not in roles and g.user.role != Role.admin:
+                raise Refusal("forbidden", needed=" / ".join(r.value for r in roles))
+            if g.user.node_id is None:
+                raise Refusal("no_node")
+            return view(*args, **kwargs)
+        return guarded
+    return decorate
+
+
+def _home_for(user: User) -> str:
+    endpoint = ROLE_HOME.get(user.role)
+    return url_for(endpoint) if endpoint and endpoint in current_app.view_functions else url_for("auth.menu")
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site, never another host."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc and target.startswith("/") else None
+
+
+# --- screens -------------------------------------------------------------------------
+
+@bp.get("/")
+def index():
+    if g.user is None:
+        return redirect(url_for("auth.login"))
+    return redirect(_home_for(g.user))
+
+
+@bp.get("/menu")
+def menu():
+    if g.user is None:
+        return redirect(url_for("auth.login"))
+    return render_template("auth/menu.html")
+
+
+@bp.get("/login")
+def login():
+    """Badge step. -> PIN step on a scanned badge."""
+    if g.user is not None:
+        return redirect(_home_for(g.user))
+    refusal = Refusal("session_expired") if g.session_expired else None
+    return render_template("auth/badge.html", refusal=refusal, next=_safe_next(request.args.get("next")))
+
+
+@bp.post("/login")
+def badge():
+    """Badge scanned -> PIN step (whether the badge exists is not told here)."""
+    code = (request.form.get("scan") or "").strip()
+    nxt = _safe_next(request.form.get("next"))
+    if not code:
+        return render_template("auth/badge.html", refusal=Refusal("scan_unreadable"), next=nxt), 422
+    return render_template("auth/pin.html", badge=code, next=nxt)
+
+
+@bp.post("/login/pin")
+def pin():
+    """PIN typed -> the role's first screen; wrong badge or PIN -> badge step
+    with `login_failed`."""
+    from app.barcodes import read_scan
+    code = read_scan(request.form.get("badge", "")).text
+    with database().reading() as s:
+        user = access.check_login(s, code, request.form.get("pin", ""))
+    if user is None:
+        current_app.logger.info("login refused for badge %r", code[:64])
+        return render_template("auth/badge.html", refusal=Refusal("login_failed"),
+                               next=_safe_next(request.form.get("next"))), 401
+    session.clear()
+    session.permanent = True
+    session["user_id"] = user.id
+    session["login_at"] = time.time()
+    session["language"] = user.language
+    return redirect(_safe_next(request.form.get("next")) or _home_for(user))
+
+
+@bp.post("/logout")
+def logout():
+    language = session.get("language")
+    session.clear()
+    if language:
+        session["language"] = language
+    return redirect(url_for("auth.login"))
+
+
+@bp.post("/language")
+def language():
+    """Switch the screens' language; a logged-in user keeps it on their profile."""
+    chosen = request.form.get("language", "")
+    if chosen in LANGUAGES:
+        session["language"] = chosen
+        if g.user is not None:
+            with database().transaction() as s:
+                s.get(User, g.user.id).language = chosen
+    return redirect(_safe_next(request.form.get("next")) or url_for("auth.index"))

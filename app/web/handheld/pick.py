@@ -1,0 +1,332 @@
+"""Picking screens (拣货): thin views over `app.fulfilment.pick`.
+
+Screens, as named states:
+    home      my node, orders waiting, claim a batch or one order, or resume
+    totes     scan an empty tote for each slot of the cart
+    line      go to the bin, scan it, scan the units, scan the order's tote
+    quantity  the keypad: how many units in hand, for large counts
+    short     confirm the bin is short
+    done      the list is finished: which tote holds which order
+    lists     (lead) lists in progress, release an abandoned one
+
+Every scan answers with the screen to show next; a refusal answers 422 with
+the same screen and the catalogue's message in a banner, nothing recorded.
+"""
+from __future__ import annotations
+
+import threading
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app import sock
+from app.fulfilment import clock, pick
+from app.fulfilment.errors import Refusal
+from app.models import (
+    Fulfilment,
+    PickLine,
+    PickList,
+    PickListFulfilment,
+    PickListState,
+    PickStep,
+    Role,
+    User,
+)
+from app.web import database
+from app.web.auth import role_required
+from app.web.handheld import render_screen, scan_id
+
+bp = Blueprint("pick", __name__, url_prefix="/pick")
+
+PICKING = (Role.picker, Role.lead)
+LEADING = (Role.lead,)
+SCREENS = "handheld/pick/"
+
+
+@bp.errorhandler(Refusal)
+def _refused(refusal: Refusal):
+    """A refusal outside a scan (a claim, a release): the home screen shows it."""
+    if g.user is None or g.user.node_id is None or refusal.key in ("forbidden", "not_found", "no_node"):
+        return render_screen("handheld/refused.html", refusal.status, refusal=refusal)
+    return _show(refusal=refusal)
+
+
+bp.add_app_template_global(pick.progress, "pick_progress")
+
+
+def _me(session: Session) -> User:
+    return session.get(User, g.user.id)
+
+
+# --- what to show --------------------------------------------------------------------
+
+def _show(refusal: Refusal | None = None, notice: str | None = None, finished: str | None = None):
+    """The screen for where the picker stands now, with a refusal or a notice."""
+    status = refusal.status if refusal is not None else 200
+    if status in (401, 403, 404, 409):
+        status = 422  # in place, like any refusal on a handheld screen
+    with database().reading() as s:
+        if finished is not None:
+            done = _finished_list(s, finished)
+            if done is not None:
+                return render_screen(SCREENS + "done.html", status, {"HX-Push-Url": url_for("pick.done", ref=finished)},
+                                     pl=done, rows=_done_rows(done), batch=pick.BATCH_ORDERS,
+                                     refusal=refusal, notice=notice)
+        pl = pick.held_by(s, _me(s))
+        if pl is None:
+            return render_screen(SCREENS + "home.html", status, {"HX-Push-Url": url_for("pick.home")},
+                                 **_home_context(s), refusal=refusal, notice=notice)
+        headers = {"HX-Push-Url": url_for("pick.work")}
+        slot = pick.next_tote_slot(pl)
+        if slot is not None:
+            return render_screen(SCREENS + "totes.html", status, headers, pl=pl, slot=slot,
+                                 refusal=refusal, notice=notice)
+        line = pick.current_line(pl)
+        if line is None:
+            return render_screen(SCREENS + "home.html", status, {"HX-Push-Url": url_for("pick.home")},
+                                 **_home_context(s), refusal=refusal, notice=notice)
+        done, total = pick.progress(pl)
+        return render_screen(SCREENS + "line.html", status, headers, pl=pl, line=line,
+                             slot=pick.slot_of(pl, line), done=done, total=total, refusal=refusal, notice=notice)
+
+
+def _home_context(s: Session) -> dict:
+    return {"waiting": pick.waiting(s, g.user.node_id), "open_lists": pick.open_lists(s, g.user.node_id),
+            "held": pick.held_by(s, _me(s)), "batch": pick.BATCH_ORDERS}
+
+
+def _finished_list(s: Session, ref: str) -> PickList | None:
+    return s.scalar(select(PickList).where(PickList.ref == ref, PickList.picker_id == g.user.id,
+                                           PickList.state == PickListState.done).options(
+        selectinload(PickList.orders).selectinload(PickListFulfilment.fulfilment).selectinload(Fulfilment.lines),
+        selectinload(PickList.lines).selectinload(PickLine.sku),
+        selectinload(PickList.lines).selectinload(PickLine.fulfilment_line)))
+
+
+def _done_rows(pl: PickList) -> list[dict]:
+    rows = []
+    for slot in pl.orders:
+        lines = [line for line in pl.lines if line.fulfilment_line.fulfilment_id == slot.fulfilment_id]
+        rows.append({"slot": slot.slot, "tote": slot.tote, "fulfilment": slot.fulfilment.ref,
+                     "status": slot.fulfilment.status.value,
+                     "picked": sum(line.picked for line in lines), "short": sum(line.short for line in lines)})
+    return rows
+
+
+def _notice(accepted: pick.Accepted) -> str | None:
+    """A right scan's confirmation, read back from what it changed."""
+    if accepted.repeat:
+        return _("Already counted.")
+    if accepted.what == "tote_set":
+        return _("Tote set.")
+    if accepted.line_id is None:
+        return None
+    with database().reading() as s:
+        line = s.get(PickLine, accepted.line_id)
+        if accepted.what == "location":
+            return _("Location %(code)s confirmed.", code=line.location.code)
+        if accepted.what in ("unit", "quantity"):
+            return _("%(picked)s of %(quantity)s picked.", picked=line.picked, quantity=line.quantity)
+        if accepted.what == "line_done":
+            return _("Line done.")
+        if accepted.what == "short":
+            return _("Short reported: %(missing)s re-dispatched.", missing=line.short)
+    return None
+
+
+def _after(work) -> tuple:
+    """Run one scan-like change; answer with the next screen."""
+    ref = None
+    with database().reading() as s:
+        held = pick.held_by(s, _me(s))
+        ref = held.ref if held is not None else None
+    try:
+        accepted = database().run(lambda s: work(s, _me(s)))
+    except Refusal as refusal:
+        return _show(refusal=refusal)
+    if accepted.what == "list_done" and ref is not None:
+        return _show(notice=_("List finished."), finished=ref)
+    return _show(notice=_notice(accepted))
+
+
+# --- screens -------------------------------------------------------------------------
+
+@bp.get("")
+@role_required(*PICKING)
+def home():
+    """home: my node, orders waiting, claim or resume."""
+    with database().reading() as s:
+        return render_screen(SCREENS + "home.html", **_home_context(s))
+
+
+@bp.get("/work")
+@role_required(*PICKING)
+def work():
+    """The screen for the list in hand (totes or line); home without one."""
+    return _show()
+
+
+@bp.post("/claim")
+@role_required(*PICKING)
+def claim():
+    """home -> totes (a new or released list), or the list already held.
+    Refusals: nothing_to_pick."""
+    try:
+        orders = int(request.form.get("orders", pick.BATCH_ORDERS))
+    except ValueError:
+        orders = pick.BATCH_ORDERS
+    try:
+        database().run(lambda s: pick.claim_next(s, _me(s), orders))
+    except Refusal as refusal:
+        return _show(refusal=refusal)
+    return _show()
+
+
+@bp.post("/scan")
+@role_required(*PICKING)
+def scan():
+    """Every scan of the picking scenario.
+
+    totes: tote -> next slot's tote, or line (location step) after the last.
+    line/location: the bin's label -> line/product.
+    line/product, line/quantity: a unit -> line/quantity, or line/tote when
+        the line's quantity is in hand.
+    line/tote: the order's tote -> next line, or done after the last.
+    Refusals (422, same screen): not_a_tote, tote_in_use, wrong_location,
+    wrong_product, product_of_another_line, over_pick, pick_incomplete,
+    wrong_tote, scan_unreadable, no_pick_list. A repeated scan id: the same
+    screen, nothing counted twice."""
+    code = request.form.get("scan", "")
+    sid = scan_id()
+    return _after(lambda s, me: pick.scan(s, me, sid, code))
+
+
+@bp.get("/quantity")
+@role_required(*PICKING)
+def keypad():
+    """quantity: the keypad for the current line (after one unit was scanned)."""
+    with database().reading() as s:
+        pl = pick.held_by(s, _me(s))
+        line = pick.current_line(pl) if pl is not None else None
+        if line is None or line.step not in (PickStep.quantity, PickStep.tote):
+            return redirect(url_for("pick.work"))
+        return render_screen(SCREENS + "quantity.html", pl=pl, line=line, slot=pick.slot_of(pl, line))
+
+
+@bp.post("/quantity")
+@role_required(*PICKING)
+def enter_quantity():
+    """quantity: a total -> line/quantity, or line/tote when complete.
+    Refusals: over_pick, quantity_invalid, scan_product_first."""
+    raw = (request.form.get("quantity") or "").strip()
+    sid = scan_id()
+    if not raw.isdigit() or len(raw) > 6:
+        with database().reading() as s:
+            pl = pick.held_by(s, _me(s))
+            line = pick.current_line(pl) if pl is not None else None
+            most = line.quantity if line is not None else 1
+        return _show(refusal=Refusal("quantity_invalid", most=most))
+    return _after(lambda s, me: pick.enter_quantity(s, me, sid, int(raw)))
+
+
+@bp.get("/short")
+@role_required(*PICKING)
+def short_confirm():
+    """short: what will happen if the bin is reported short; confirm or go back."""
+    with database().reading() as s:
+        pl = pick.held_by(s, _me(s))
+        line = pick.current_line(pl) if pl is not None else None
+        if line is None or line.step not in (PickStep.product, PickStep.quantity):
+            return redirect(url_for("pick.work"))
+        return render_screen(SCREENS + "short.html", pl=pl, line=line, slot=pick.slot_of(pl, line),
+                             missing=line.quantity - line.picked)
+
+
+@bp.post("/short")
+@role_required(*PICKING)
+def short():
+    """short: confirmed -> line/tote with the units in hand, the next line when
+    none, or done. The missing units are re-dispatched and the bin recounted.
+    Refusals: short_needs_location, short_not_needed."""
+    sid = scan_id()
+    return _after(lambda s, me: pick.short_pick(s, me, sid))
+
+
+@bp.get("/done/<ref>")
+@role_required(*PICKING)
+def done(ref: str):
+    """done: a finished list of mine, tote by tote."""
+    with database().reading() as s:
+        pl = _finished_list(s, ref)
+        if pl is None:
+            return redirect(url_for("pick.home"))
+        return render_screen(SCREENS + "done.html", pl=pl, rows=_done_rows(pl), batch=pick.BATCH_ORDERS)
+
+
+# --- the lead ------------------------------------------------------------------------
+
+def _lists_screen(status: int = 200, refusal: Refusal | None = None):
+    with database().reading() as s:
+        held = pick.lists_in_progress(s, g.user.node_id)
+        rows = [{"ref": pl.ref, "picker": pl.picker.name if pl.picker else "?",
+                 "badge": pl.picker.code if pl.picker else "",
+                 "since": pl.claimed_at.astimezone(clock.zone()).strftime("%H:%M") if pl.claimed_at else "",
+                 "progress": pick.progress(pl)} for pl in held]
+        return render_screen(SCREENS + "lists.html", status, rows=rows, refusal=refusal,
+                             open_lists=pick.open_lists(s, g.user.node_id))
+
+
+@bp.get("/lists")
+@role_required(*LEADING)
+def lists():
+    """lists: who holds which list at my node, since when, how far."""
+    return _lists_screen()
+
+
+@bp.post("/lists/<ref>/release")
+@role_required(*LEADING)
+def release(ref: str):
+    """lists: release -> lists (the list waits for the next claim, as it was).
+    Refusals: pick_list_not_held, not_found."""
+    def work(s: Session) -> None:
+        me = _me(s)
+        pick.release(s, pick.list_for_release(s, me, ref), me)
+    try:
+        database().run(work)
+    except Refusal as refusal:
+        return _lists_screen(422, refusal)
+    return redirect(url_for("pick.lists"))
+
+
+# --- live count ----------------------------------------------------------------------
+
+_hub_lock = threading.Lock()
+
+
+def _hub():
+    from app.live import Hub
+    with _hub_lock:
+        hub = current_app.extensions.get("luyue.live")
+        if hub is None:
+            hub = current_app.extensions["luyue.live"] = Hub(database()).start()
+    return hub
+
+
+@sock.route("/live", bp=bp)
+def live(ws) -> None:
+    """Pushes the home screen's 'orders waiting' whenever events commit
+    (htmx's ws extension swaps it by id)."""
+    if g.user is None or g.user.node_id is None:
+        ws.close()
+        return
+    hub, shown, seq = _hub(), None, -1
+    while ws.connected:
+        with database().reading() as s:
+            count = pick.waiting(s, g.user.node_id)
+        if count != shown:
+            ws.send(render_template(SCREENS + "_waiting.html", waiting=count))
+            shown = count
+        seq = hub.wait(max(seq, hub.last_seq), 25.0)
+
