@@ -167,7 +167,7 @@ def order_templates(rng: random.Random, n: int, nodes: list[NodeSpec]) -> list[d
     far_pairs = [(a, b) for a in range(N_CATEGORIES) for b in range(N_CATEGORIES)
                  if a < b and not any(a in nd.categories and b in nd.categories for nd in nodes)]
     assert far_pairs, "no category pair is split across nodes"
-    sizes, weights = zip(*LINE_WEIGHTS.items())
+    sizes, weights = zip(*LINE_WEIGHTS.items(), strict=True)
     out = []
     for _ in range(n):
         k = rng.choices(sizes, weights)[0]
@@ -292,7 +292,10 @@ class Server:
         self.port = free_port()
         self.workers, self.threads = workers, threads
         self.log_path = log
-        env = dict(os.environ, LUYUE_DATABASE_URL=url)
+        # The app measured is the one next to this bench/ (first on the path,
+        # ahead of wherever luyue is installed from).
+        env = dict(os.environ, LUYUE_DATABASE_URL=url,
+                   PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
             [shutil.which("luyue") or "luyue", "serve", "--host", "127.0.0.1", "--port", str(self.port),
@@ -301,7 +304,6 @@ class Server:
 
     def wait_ready(self, token: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        ready_workers = set()
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited ({self.proc.returncode}); log:\n{self.tail()}")
@@ -311,10 +313,8 @@ class Server:
                 r = c.getresponse()
                 r.read()
                 c.close()
-                if r.status == 200:
-                    ready_workers.add(1)
-                    if len(self.worker_pids()) >= self.workers:
-                        return
+                if r.status == 200 and len(self.worker_pids()) >= self.workers:
+                    return
             except OSError:
                 pass
             time.sleep(0.2)
@@ -640,6 +640,7 @@ class Outcome:
     waits: dict[str, float]
     checks: dict[str, Any]
     best: bool = False
+    others: float = 0.0  # CPU seconds used in the window by processes that are not this benchmark
 
 
 @dataclass
@@ -653,6 +654,80 @@ class BackendReport:
     @property
     def best(self) -> Outcome:
         return max(self.outcomes, key=lambda o: o.load.rate)
+
+
+def measure_server(backend: str, url: str, token: str, templates: list[tuple[bytes, bytes]], workers: int,
+                   threads: int, args: argparse.Namespace, workdir: Path) -> Outcome:
+    """One server configuration: start it, load it, sample it, stop it, check the data."""
+    dbname = url.rsplit("/", 1)[1] if backend == "postgres" else ""
+    admin_url = url.rsplit("/", 1)[0] + "/postgres" if backend == "postgres" else ""
+    prefix = f"B{uuid.uuid4().hex[:8]}"
+    marks: dict[str, float] = {}
+    waits: dict[str, float] = {}
+    profilers: list[subprocess.Popen] = []
+    samplers: list[threading.Thread] = []
+    server = Server(url, workers, threads, workdir / f"server-{backend}-w{workers}.log")
+
+    def sample(w0: float, w1: float) -> None:
+        # CPU at the window's edges; PostgreSQL's waits through it.
+        time.sleep(max(0.0, w0 - time.monotonic()))
+        marks["s0"], marks["m0"] = server.cpu_seconds(), machine_busy()
+        if backend == "postgres":
+            marks["d0"] = pg_backend_cpu(admin_url, dbname)
+        if args.profile:
+            for pid in server.worker_pids():
+                out = Path(args.profile) / f"{backend}-w{workers}-{pid}"
+                profilers.append(subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(pid), "--duration", str(int(args.seconds)),
+                     "--rate", "200", "--format", "raw", "--output", f"{out}.txt",
+                     *(["--gil"] if args.profile_gil else [])],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if backend == "postgres":
+            waits.update(pg_waits(admin_url, dbname, w1 - 0.3))
+        time.sleep(max(0.0, w1 - time.monotonic()))
+        marks["s1"], marks["m1"] = server.cpu_seconds(), machine_busy()
+        if backend == "postgres":
+            marks["d1"] = pg_backend_cpu(admin_url, dbname)
+
+    def on_window(w0: float, w1: float) -> None:
+        samplers.append(threading.Thread(target=sample, args=(w0, w1), daemon=True))
+        samplers[-1].start()
+
+    try:
+        server.wait_ready(token)
+        print(f"   {backend} workers={workers} threads={threads} clients={args.clients}: "
+              f"{args.warmup:g} s warm-up + {args.seconds:g} s", flush=True)
+        load = drive(server.port, token, templates, prefix, args.clients, args.client_procs,
+                     args.warmup, args.seconds, on_window)
+        for th in samplers:
+            th.join(10)
+        for p in profilers:
+            p.wait(30)
+    finally:
+        server.stop()
+    checks = verify(url, prefix, load.created_total)
+    out = Outcome(backend, workers, threads, load, marks.get("s1", 0) - marks.get("s0", 0),
+                  (marks["d1"] - marks["d0"]) if "d1" in marks else None,
+                  marks.get("m1", 0) - marks.get("m0", 0), waits, checks)
+    n = max(load.ok_in_window, 1)
+    print(f"   {load.rate:7.1f} orders/s  p50 {load.percentile(50):6.1f} ms  p99 {load.percentile(99):6.1f} ms  "
+          f"errors {load.errors}  statuses {load.statuses}", flush=True)
+    print(f"   server CPU {out.server_cpu / n * 1000:.2f} ms/order"
+          + (f", PostgreSQL CPU {out.db_cpu / n * 1000:.2f} ms/order" if out.db_cpu is not None else "")
+          + f", client CPU {load.client_cpu / max(load.created_total, 1) * 1000:.2f} ms/order", flush=True)
+    client_window = load.client_cpu * args.seconds / (args.seconds + args.warmup)
+    out.others = out.machine_cpu - out.server_cpu - (out.db_cpu or 0) - client_window
+    print(f"   machine busy {out.machine_cpu / args.seconds:.2f} of {os.cpu_count()} cores: "
+          f"server {out.server_cpu / args.seconds:.2f}, database {(out.db_cpu or 0) / args.seconds:.2f}, "
+          f"clients {client_window / args.seconds:.2f}, everything else {out.others / args.seconds:.2f}", flush=True)
+    if waits:
+        print("   PostgreSQL backends (average count): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in waits.items()), flush=True)
+    print(f"   checks: {'OK' if checks['ok'] else 'FAILED'} {checks}", flush=True)
+    if load.errors:
+        print(server.tail(), flush=True)
+    return out
+
 
 
 def run_backend(backend: str, url: str, args: argparse.Namespace, nodes: list[NodeSpec],
@@ -669,76 +744,8 @@ def run_backend(backend: str, url: str, args: argparse.Namespace, nodes: list[No
 
     configs = ([(1, args.sqlite_threads)] if backend == "sqlite"
                else [(w, args.pg_threads) for w in args.pg_workers])
-    dbname = url.rsplit("/", 1)[1] if backend == "postgres" else ""
-    admin_url = url.rsplit("/", 1)[0] + "/postgres" if backend == "postgres" else ""
     for workers, threads in configs:
-        prefix = f"B{uuid.uuid4().hex[:8]}"
-        server = Server(url, workers, threads, workdir / f"server-{backend}-w{workers}.log")
-        try:
-            server.wait_ready(token)
-            marks: dict[str, float] = {}
-            waits: dict[str, float] = {}
-            profiler: list[subprocess.Popen] = []
-
-            def on_window(w0: float, w1: float) -> None:
-                # Sample CPU at the window's edges, and PostgreSQL's waits
-                # through it, from a helper thread.
-                def sample() -> None:
-                    time.sleep(max(0.0, w0 - time.monotonic()))
-                    marks["s0"], marks["m0"] = server.cpu_seconds(), machine_busy()
-                    if backend == "postgres":
-                        marks["d0"] = pg_backend_cpu(admin_url, dbname)
-                    if args.profile:
-                        for pid in server.worker_pids():
-                            out = Path(args.profile) / f"{backend}-w{workers}-{pid}"
-                            profiler.append(subprocess.Popen(
-                                ["py-spy", "record", "--pid", str(pid), "--duration", str(int(args.seconds)),
-                                 "--rate", "200", "--format", "raw", "--output", f"{out}.txt",
-                                 *(["--gil"] if args.profile_gil else [])],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-                    if backend == "postgres":
-                        waits.update(pg_waits(admin_url, dbname, w1 - 0.3))
-                    time.sleep(max(0.0, w1 - time.monotonic()))
-                    marks["s1"], marks["m1"] = server.cpu_seconds(), machine_busy()
-                    if backend == "postgres":
-                        marks["d1"] = pg_backend_cpu(admin_url, dbname)
-                sampler = threading.Thread(target=sample, daemon=True)
-                sampler.start()
-                marks_thread.append(sampler)
-
-            marks_thread: list[threading.Thread] = []
-            print(f"   {backend} workers={workers} threads={threads} clients={args.clients}: "
-                  f"{args.warmup:g} s warm-up + {args.seconds:g} s", flush=True)
-            load = drive(server.port, token, templates, prefix, args.clients, args.client_procs,
-                         args.warmup, args.seconds, on_window)
-            for th in marks_thread:
-                th.join(10)
-            for p in profiler:
-                p.wait(30)
-        finally:
-            server.stop()
-        checks = verify(url, prefix, load.created_total)
-        out = Outcome(backend, workers, threads, load, marks.get("s1", 0) - marks.get("s0", 0),
-                      (marks["d1"] - marks["d0"]) if "d1" in marks else None,
-                      marks.get("m1", 0) - marks.get("m0", 0), waits, checks)
-        report.outcomes.append(out)
-        print(f"   {load.rate:7.1f} orders/s  p50 {load.percentile(50):6.1f} ms  p99 {load.percentile(99):6.1f} ms  "
-              f"errors {load.errors}  statuses {load.statuses}", flush=True)
-        print(f"   server CPU {out.server_cpu / max(load.ok_in_window, 1) * 1000:.2f} ms/order"
-              + (f", PostgreSQL CPU {out.db_cpu / max(load.ok_in_window, 1) * 1000:.2f} ms/order"
-                 if out.db_cpu is not None else "")
-              + f", client CPU {load.client_cpu / max(load.created_total, 1) * 1000:.2f} ms/order", flush=True)
-        client_window = load.client_cpu * args.seconds / (args.seconds + args.warmup)
-        others = out.machine_cpu - out.server_cpu - (out.db_cpu or 0) - client_window
-        print(f"   machine busy {out.machine_cpu / args.seconds:.2f} of {os.cpu_count()} cores; "
-              f"server {out.server_cpu / args.seconds:.2f}, database {(out.db_cpu or 0) / args.seconds:.2f}, "
-              f"clients {client_window / args.seconds:.2f}, everything else {others / args.seconds:.2f}", flush=True)
-        if waits:
-            print("   PostgreSQL backends (average count): "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in waits.items()), flush=True)
-        print(f"   checks: {'OK' if checks['ok'] else 'FAILED'} {checks}", flush=True)
-        if load.errors and not args.keep_going:
-            print(server.tail(), flush=True)
+        report.outcomes.append(measure_server(backend, url, token, templates, workers, threads, args, workdir))
     report.best.best = True
 
     # The floor: the same orders' lines, each SKU at one node that stocks it.
@@ -777,9 +784,13 @@ def machine() -> dict[str, str]:
 
 
 def git_commit() -> str:
+    """The commit measured, and whether the app's code differs from it."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "app"], cwd=ROOT, capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return head + (" with uncommitted changes in app/" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -806,8 +817,8 @@ def render(reports: list[BackendReport], args: argparse.Namespace, m: dict[str, 
         lines.append(f"Database: SQLite (WAL, synchronous=NORMAL) and {pg_info}.")
     lines += ["", "```", command, "```", ""]
     lines.append("| date | machine | backend | workers × threads | clients | orders/s | p50 ms | p99 ms | errors "
-                 "| floor orders/s | ratio | server CPU ms/order | DB CPU ms/order |")
-    lines.append("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+                 "| floor orders/s | ratio | server CPU ms/order | DB CPU ms/order | other load (cores) |")
+    lines.append("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in reports:
         for o in r.outcomes:
             n = max(o.load.ok_in_window, 1)
@@ -816,7 +827,8 @@ def render(reports: list[BackendReport], args: argparse.Namespace, m: dict[str, 
                 f"| {started:%Y-%m-%d} | {m['nproc']} × {m['cpu']} | {r.backend} | {o.workers} × {o.threads}{mark} "
                 f"| {args.clients} | {o.load.rate:.0f} | {o.load.percentile(50):.1f} | {o.load.percentile(99):.1f} "
                 f"| {o.load.errors} | {r.floor:.0f} | {o.load.rate / r.floor:.1%} "
-                f"| {o.server_cpu / n * 1000:.2f} | {'' if o.db_cpu is None else f'{o.db_cpu / n * 1000:.2f}'} |")
+                f"| {o.server_cpu / n * 1000:.2f} | {'' if o.db_cpu is None else f'{o.db_cpu / n * 1000:.2f}'} "
+                f"| {o.others / args.seconds:.2f} |")
     lines.append("")
     for r in reports:
         b = r.best
@@ -863,9 +875,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=16, help="concurrent keep-alive HTTP clients (and floor connections)")
     p.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over")
     p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
-    p.add_argument("--sqlite-threads", type=int, default=16, help="gunicorn threads of the one SQLite worker")
+    p.add_argument("--sqlite-threads", type=int, default=4, help="gunicorn threads of the one SQLite worker")
     p.add_argument("--pg-workers", default="2,3,4", help="gunicorn worker counts to try on PostgreSQL")
-    p.add_argument("--pg-threads", type=int, default=8, help="gunicorn threads per PostgreSQL worker")
+    p.add_argument("--pg-threads", type=int, default=4, help="gunicorn threads per PostgreSQL worker")
     p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL database to create, use and drop")
     p.add_argument("--workdir", default=None, help="where the SQLite file and server logs go (default: a temp dir)")
     p.add_argument("--templates", type=int, default=5000, help="distinct order bodies (external_ids are always new)")
@@ -875,7 +887,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile-gil", action="store_true",
                    help="with --profile: sample only the thread holding the GIL (where CPU goes, not waits)")
     p.add_argument("--keep", action="store_true", help="keep the PostgreSQL database and the work dir")
-    p.add_argument("--keep-going", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-write", action="store_true", help="print only; do not append to docs/benchmarks.md")
     p.add_argument("--report", default=str(REPORT), help="the Markdown file results are appended to")
     p.add_argument("--note", default="", help="a sentence added to the report (e.g. 'machine shared with test runs')")

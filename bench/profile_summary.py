@@ -15,18 +15,26 @@ import re
 from collections import Counter
 from pathlib import Path
 
-# Named areas: the first frame (outermost first) matching the pattern names the sample.
+# Named areas, most specific first: each sample counts for the first area
+# whose pattern matches anywhere on its stack, so the shares add up to 100%.
 AREAS = [
-    ("auth (token lookup)", r"access\.py:token_owner|api\.py:authenticate"),
-    ("order document (response)", r"api\.py:_document|api\.py:order_document"),
-    ("parse + validate", r"intake\.py:parse"),
-    ("load_candidates", r"dispatch\.py:load_candidates"),
-    ("dispatch reason", r"dispatch\.py:_reason"),
-    ("hold (capacity + stock)", r"dispatch\.py:_hold"),
-    ("events outbox", r"events\.py:_allocate"),
-    ("commit", r"session\.py:commit|base\.py:commit"),
-    ("begin / connection checkout", r"pool/base\.py:|session\.py:_connection_for_bind"),
-    ("logging", r"logging/__init__\.py:|glogging\.py:"),
+    ("auth: token lookup (own read transaction)", r"api\.py:authenticate"),
+    ("response: order document (own read transaction)", r"api\.py:_document|api\.py:order_document"),
+    ("response: jsonify", r"flask/json/|api\.py:jsonify|flask/json"),
+    ("intake: parse + validate (json, pydantic)", r"intake\.py:parse"),
+    ("intake: payload digest", r"intake\.py:digest"),
+    ("dispatch: load_candidates (nodes, capacity, stock)", r"dispatch\.py:load_candidates"),
+    ("dispatch: make_plan", r"dispatch\.py:make_plan"),
+    ("dispatch: _reason (candidate scores)", r"dispatch\.py:_reason"),
+    ("dispatch: _hold (savepoint, capacity, stock updates)", r"dispatch\.py:_hold"),
+    ("commit: outbox events + ORM flush of the new rows", r"events\.py:_allocate"),
+    ("commit: database COMMIT", r"default\.py:DefaultDialect\.do_commit"),
+    ("begin: BEGIN (IMMEDIATE), connection checkout", r"db\.py:_configure_sqlite\.<locals>\._on_begin|pool/"),
+    ("intake: rest of submit (lookups, Order/lines, flush)", r"intake\.py:submit"),
+    ("intake: transaction wrapper", r"db\.py:Database\.run"),
+    ("logging (access log, app log)", r"logging/__init__\.py|glogging\.py"),
+    ("Flask request handling", r"flask/app\.py"),
+    ("gunicorn (HTTP parsing, socket I/O, thread pool)", r"gunicorn/"),
 ]
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]+)(?::(?P<line>\d+))?\)$")
@@ -70,11 +78,14 @@ def main() -> None:
         for name, pattern in AREAS:
             if re.search(pattern, joined):
                 areas[name] += n
+                break
+        else:
+            areas["other"] += n
     if not total:
         raise SystemExit("no samples")
-    print(f"{total} samples\n\nareas (share of all samples; nested areas overlap)")
-    for name, _ in AREAS:
-        print(f"  {areas[name] / total:6.1%}  {name}")
+    print(f"{total} samples\n\nareas (share of all samples, each sample in the first area that matches)")
+    for name, n in areas.most_common():
+        print(f"  {n / total:6.1%}  {name}")
     print("\ninclusive")
     for f, n in inclusive.most_common(args.top):
         print(f"  {n / total:6.1%}  {f}")
