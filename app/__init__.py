@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.logging import default_handler
 from flask_babel import Babel
 from flask_sock import Sock
 from htmx_flask import Htmx
@@ -43,8 +44,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     clock.configure(settings.timezone)
     app.extensions["luyue.db"] = Database(settings.database_url, echo=settings.sql_echo)
-    if not app.logger.handlers or app.debug:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per event, on stderr, through the root logger (gunicorn's too):
+    # Flask's own handler would print every line a second time.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.logger.removeHandler(default_handler)
+    app.logger.setLevel(logging.INFO)
 
     from app.web import api, errors
     app.register_blueprint(api.bp)
