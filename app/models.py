@@ -29,7 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -294,6 +294,9 @@ class OrderLine(Base):
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
     quantity: Mapped[int]
     presale_release_at: Mapped[Optional[dt.datetime]]
+    # SQLite cannot match generated ids to the rows of a multi-row INSERT; a
+    # sentinel lets the ORM insert an order's lines in one statement anyway.
+    _sentinel: Mapped[Optional[int]] = orm_insert_sentinel()
     order: Mapped[Order] = relationship(back_populates="lines")
     sku: Mapped[Sku] = relationship()
 
@@ -303,7 +306,8 @@ class Fulfilment(Base):
 
     __tablename__ = "fulfilments"
     id: Mapped[int] = mapped_column(primary_key=True)
-    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    # Unique and set by us: also the insert sentinel (see OrderLine._sentinel).
+    ref: Mapped[str] = mapped_column(String(40), unique=True, insert_sentinel=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
     node_id: Mapped[Optional[int]] = mapped_column(ForeignKey("nodes.id"))
     status: Mapped[FulfilmentStatus] = mapped_column(_enum(FulfilmentStatus))
@@ -342,6 +346,7 @@ class FulfilmentLine(Base):
     fulfilment_id: Mapped[int] = mapped_column(ForeignKey("fulfilments.id", ondelete="CASCADE"), index=True)
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
     quantity: Mapped[int]
+    _sentinel: Mapped[Optional[int]] = orm_insert_sentinel()  # see OrderLine._sentinel
     fulfilment: Mapped[Fulfilment] = relationship(back_populates="lines")
     sku: Mapped[Sku] = relationship()
     reservations: Mapped[list["Reservation"]] = relationship(back_populates="line")
@@ -360,6 +365,7 @@ class Reservation(Base):
     state: Mapped[ReservationState] = mapped_column(_enum(ReservationState), default=ReservationState.open)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[Optional[dt.datetime]]
+    _sentinel: Mapped[Optional[int]] = orm_insert_sentinel()  # see OrderLine._sentinel
     line: Mapped[FulfilmentLine] = relationship(back_populates="reservations")
     stock: Mapped[Stock] = relationship()
     __table_args__ = (Index("ix_reservations_stock_state", "stock_id", "state"),
