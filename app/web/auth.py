@@ -44,13 +44,12 @@ def _new_scan_id() -> str:
 @bp.before_app_request
 def load_user() -> None:
     g.user = None
-    g.session_expired = False
     user_id = session.get("user_id")
     if user_id is not None:
         hours = current_app.config["LUYUE"].session_hours
         if time.time() - float(session.get("login_at", 0)) > hours * 3600:
             session.pop("user_id", None)
-            g.session_expired = True
+            session["expired"] = True  # said once, on the login screen
         else:
             with database().reading() as s:
                 user = s.scalar(select(User).where(User.id == user_id, User.active.is_(True))
@@ -125,7 +124,7 @@ def login():
     """Badge step. -> PIN step on a scanned badge."""
     if g.user is not None:
         return redirect(_home_for(g.user))
-    refusal = Refusal("session_expired") if g.session_expired else None
+    refusal = Refusal("session_expired") if session.pop("expired", False) else None
     return render_template("auth/badge.html", refusal=refusal, next=_safe_next(request.args.get("next")))
 
 
