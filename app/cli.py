@@ -110,24 +110,28 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(f)]
 
 
+class _RowRefused(Exception):
+    """A refusal about one row of a CSV file (row 1 is the header)."""
+
+    def __init__(self, row: int, refusal) -> None:
+        super().__init__(f"row {row}: {refusal.message('en')}")
+
+
 def _import(path: Path, apply) -> None:
     from app.fulfilment.errors import Refusal
     rows = _rows(path)
     try:
         with database().transaction() as session:
             count = apply(session, rows)
-    except Refusal as e:
-        raise click.ClickException(f"{path.name}: nothing imported. {e.message('en')}") from None
+    except (Refusal, _RowRefused) as e:
+        raise click.ClickException(f"{path.name}: nothing imported. {e}") from None
     click.echo(f"{path.name}: {count} rows imported")
 
 
-def _row_error(number: int, e) -> "Refusal":
+def _row_error(number: int, e) -> _RowRefused:
     from app.fulfilment.errors import Refusal
     if isinstance(e, Refusal):
-        fields = e.details.get("fields")
-        where = f" ({', '.join(fields)})" if fields else ""
-        return Refusal(e.key, details=e.details, **{**e.params, **(
-            {"summary": f"row {number}{where}: {e.params.get('summary', '')}"} if "summary" in e.params else {})})
+        return _RowRefused(number, e)
     raise e
 
 
@@ -181,19 +185,30 @@ def import_stock(path: Path) -> None:
 
     from app import masterdata
     from app.fulfilment.errors import Refusal
-    from app.models import Node
+    from app.models import Node, Sku
 
     def apply(session, rows):
-        by_node: dict[str, list[dict]] = {}
+        # Every row is checked, and named by its number, before anything is counted.
+        by_node: dict[str, list] = {}
         for n, row in enumerate(rows, start=2):
-            by_node.setdefault(row.get("node", ""), []).append(
-                {k: v for k, v in row.items() if k != "node" and v != ""})
+            try:
+                item = masterdata.validate(masterdata.StockItem, {k: v for k, v in row.items()
+                                                                  if k != "node" and v != ""}, strict=False)
+            except Refusal as e:
+                raise _row_error(n, e) from None
+            by_node.setdefault(row.get("node", ""), []).append((n, item))
+        nodes = {node.code: node for node in session.scalars(select(Node).where(Node.code.in_(by_node)))}
+        known = set(session.scalars(select(Sku.code).where(
+            Sku.code.in_({item.sku for items in by_node.values() for _, item in items}))))
         for code, items in by_node.items():
-            node = session.scalar(select(Node).where(Node.code == code))
-            if node is None:
-                raise Refusal("not_found", what=f"node {code!r}")
-            body = masterdata.validate(masterdata.StockBody, {"items": items}, strict=False)
-            masterdata.count_stock(session, node, body)
+            for n, item in items:
+                if code not in nodes:
+                    raise _row_error(n, Refusal("not_found", what=f"node {code!r}"))
+                if item.sku not in known:
+                    raise _row_error(n, Refusal("unknown_sku", skus=item.sku))
+        for code, items in by_node.items():
+            body = masterdata.StockBody.model_construct(items=[item for _, item in items])
+            masterdata.count_stock(session, nodes[code], body)
         return len(rows)
 
     _import(path, apply)
