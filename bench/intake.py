@@ -313,7 +313,13 @@ class Server:
                 r = c.getresponse()
                 r.read()
                 c.close()
-                if r.status == 200 and len(self.worker_pids()) >= self.workers:
+                if r.status == 200:
+                    # Give the other workers a moment to boot; `luyue serve`
+                    # may also run fewer than asked (one on SQLite).
+                    until = time.monotonic() + 5
+                    while len(self.worker_pids()) < self.workers and time.monotonic() < until:
+                        time.sleep(0.2)
+                    self.workers = len(self.worker_pids())
                     return
             except OSError:
                 pass
@@ -706,7 +712,7 @@ def measure_server(backend: str, url: str, token: str, templates: list[tuple[byt
     finally:
         server.stop()
     checks = verify(url, prefix, load.created_total)
-    out = Outcome(backend, workers, threads, load, marks.get("s1", 0) - marks.get("s0", 0),
+    out = Outcome(backend, server.workers, threads, load, marks.get("s1", 0) - marks.get("s0", 0),
                   (marks["d1"] - marks["d0"]) if "d1" in marks else None,
                   marks.get("m1", 0) - marks.get("m0", 0), waits, checks)
     n = max(load.ok_in_window, 1)
@@ -742,7 +748,7 @@ def run_backend(backend: str, url: str, args: argparse.Namespace, nodes: list[No
         head, tail = json.dumps(t, ensure_ascii=False, separators=(",", ":")).encode().split(EID.encode())
         templates.append((head, tail))
 
-    configs = ([(1, args.sqlite_threads)] if backend == "sqlite"
+    configs = ([(w, args.sqlite_threads) for w in args.sqlite_workers] if backend == "sqlite"
                else [(w, args.pg_threads) for w in args.pg_workers])
     for workers, threads in configs:
         report.outcomes.append(measure_server(backend, url, token, templates, workers, threads, args, workdir))
@@ -875,7 +881,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=16, help="concurrent keep-alive HTTP clients (and floor connections)")
     p.add_argument("--client-procs", type=int, default=2, help="processes the clients are spread over")
     p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
-    p.add_argument("--sqlite-threads", type=int, default=4, help="gunicorn threads of the one SQLite worker")
+    p.add_argument("--sqlite-threads", type=int, default=4, help="gunicorn threads of the SQLite worker")
+    p.add_argument("--sqlite-workers", default="1",
+                   help="gunicorn worker counts to try on SQLite (luyue serve runs one; more is an experiment)")
     p.add_argument("--pg-workers", default="2,3,4", help="gunicorn worker counts to try on PostgreSQL")
     p.add_argument("--pg-threads", type=int, default=4, help="gunicorn threads per PostgreSQL worker")
     p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL database to create, use and drop")
@@ -893,6 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=20261124)
     args = p.parse_args(argv)
     args.pg_workers = [int(w) for w in str(args.pg_workers).split(",") if w]
+    args.sqlite_workers = [int(w) for w in str(args.sqlite_workers).split(",") if w]
     args.floor_seconds = args.floor_seconds or args.seconds
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for b in backends:
