@@ -39,13 +39,7 @@
   // The scan in flight, kept until the server answered: a retry reuses its id.
   var pending = null;
 
-  function valueOf(form) {
-    var input = form.querySelector("[data-scan-input], [data-keypad-input]");
-    return input ? input.value : "";
-  }
-
-  function idFor(form) {
-    var value = valueOf(form);
+  function idFor(form, value) {
     if (pending && pending.failed && pending.form === form && pending.value === value) {
       return pending.id;
     }
@@ -145,14 +139,29 @@
     banner.textContent = message;
   }
 
+  // A scanner can be faster than the answer to the previous scan: what comes
+  // meanwhile waits here and goes out, in order, once the new screen is in.
+  var inflight = false;
+  var queue = [];
+  var carry = "";
+
+  function submitScan(input) {
+    var form = input.form;
+    if (form.requestSubmit) form.requestSubmit(); else form.submit();
+  }
+
   document.addEventListener("keydown", function (event) {
     var input = event.target;
     if (!input.matches || !input.matches("[data-scan-input]")) return;
     if (event.key === "Enter" || event.key === "Tab") {
       event.preventDefault();
       if (!input.value.trim()) return; // a stray Enter is not a scan
-      var form = input.form;
-      if (form.requestSubmit) form.requestSubmit(); else form.submit();
+      if (inflight && input.form.hasAttribute("data-scan")) {
+        queue.push(input.value);
+        input.value = "";
+        return;
+      }
+      submitScan(input);
     }
   });
 
@@ -161,19 +170,59 @@
     var form = event.target;
     if (!form.hasAttribute("data-scan") || window.htmx) return;
     var field = form.querySelector("input[name=scan_id]");
-    if (field) field.value = idFor(form);
+    if (field) field.value = idFor(form, valueOf(form));
   }, true);
+
+  function valueOf(form) {
+    var input = form.querySelector("[data-scan-input], [data-keypad-input]");
+    return input ? input.value : "";
+  }
+
+  // The form that sent a request; after a swap removed it, htmx re-fires the
+  // event on an ancestor, so detail.elt is not it, requestConfig.elt is.
+  function sender(event) {
+    return (event.detail.requestConfig && event.detail.requestConfig.elt) || event.detail.elt;
+  }
+
+  function isScan(form) {
+    return form && form.hasAttribute && form.hasAttribute("data-scan");
+  }
 
   document.addEventListener("htmx:configRequest", function (event) {
     var form = event.detail.elt;
-    if (!form.hasAttribute || !form.hasAttribute("data-scan")) return;
-    event.detail.parameters.scan_id = idFor(form);
+    if (!isScan(form)) return;
+    event.detail.parameters.scan_id = idFor(form, valueOf(form));
+    inflight = true;
     form.classList.add("sending");
+    var input = form.querySelector("[data-scan-input]");
+    if (input) input.value = ""; // the next scan types into a clean field
   });
 
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var form = sender(event);
+    if (!isScan(form)) return;
+    var input = form.querySelector("[data-scan-input]");
+    carry = input ? input.value : ""; // typing under way when the answer came
+  });
+
+  function next() {
+    inflight = false;
+    var input = scanInput();
+    if (input && carry) input.value = carry;
+    carry = "";
+    if (!queue.length) return;
+    if (!input || !isScan(input.form)) {
+      queue = []; // this screen takes no scans: the picker sees why
+      feedback(false);
+      return;
+    }
+    input.value = queue.shift();
+    submitScan(input);
+  }
+
   document.addEventListener("htmx:afterRequest", function (event) {
-    var form = event.detail.elt;
-    if (!form.hasAttribute || !form.hasAttribute("data-scan")) return;
+    var form = sender(event);
+    if (!isScan(form)) return;
     form.classList.remove("sending");
     var xhr = event.detail.xhr;
     if (!xhr || xhr.status === 0) return; // sendError/timeout below decide
@@ -185,30 +234,39 @@
     } else {
       feedback(false);
       status(form, texts.serverError || "Server error");
+      next();
     }
   });
 
   function retry(event) {
-    var form = event.detail.elt;
-    if (!form.hasAttribute || !form.hasAttribute("data-scan") || !pending || pending.form !== form) return;
+    var form = sender(event);
+    if (!isScan(form) || !pending || pending.form !== form) return;
+    form.classList.remove("sending");
     pending.failed = true;
     pending.tries += 1;
     if (pending.tries > RETRIES) {
       feedback(false);
       status(form, texts.offline || "No network");
+      var input = form.querySelector("[data-scan-input]");
+      if (input) input.value = pending.value; // scanning it again reuses its id
+      inflight = false;
       return;
     }
     status(form, texts.retrying || "Retrying…");
     setTimeout(function () {
-      if (document.body.contains(form)) {
-        if (form.requestSubmit) form.requestSubmit(); else htmx.trigger(form, "submit");
-      }
+      if (!document.body.contains(form)) return;
+      var input = form.querySelector("[data-scan-input], [data-keypad-input]");
+      if (input) input.value = pending.value;
+      if (form.requestSubmit) form.requestSubmit(); else htmx.trigger(form, "submit");
     }, 600 * pending.tries);
   }
   document.addEventListener("htmx:sendError", retry);
   document.addEventListener("htmx:timeout", retry);
 
-  document.addEventListener("htmx:afterSettle", focusScan);
+  document.addEventListener("htmx:afterSettle", function () {
+    focusScan();
+    if (inflight) next();
+  });
   document.addEventListener("DOMContentLoaded", function () {
     focusScan();
     // A refusal shown on a full page load (no JavaScript round trip) still buzzes.
