@@ -261,3 +261,19 @@ def check_not_oversold(db: Database) -> None:
     with db.reading() as s:
         over = s.execute(select(Stock.id, Stock.on_hand, Stock.reserved).where(Stock.reserved > Stock.on_hand)).all()
     assert not over, f"oversold: {over}"
+
+
+# --- a client in another process (multiprocessing, spawn) ------------------------------
+
+def submit_in_own_app(url: str, token: str, bodies: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """Build an app of its own on `url` and post `bodies` through its test
+    client, as one more server process would; returns (status, document)."""
+    from app import create_app
+    app = create_app({"database_url": url, "secret_key": "test"})
+    try:
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        return [(r.status_code, r.get_json()) for r in
+                (client.post("/api/v1/orders", json=body, headers=headers) for body in bodies)]
+    finally:
+        app.extensions["luyue.db"].dispose()
