@@ -374,12 +374,17 @@ def pg_waits(url: str, dbname: str, until: float, every: float = 0.1) -> dict[st
     with psycopg.connect(url, autocommit=True) as c:
         while time.monotonic() < until:
             n += 1
-            for state, wtype, wevent, k in c.execute(
-                    "SELECT state, wait_event_type, wait_event, count(*) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid() GROUP BY 1, 2, 3", (dbname,)):
-                key = state if state != "active" or not wtype else f"active: {wtype}/{wevent}"
-                if state == "active" and not wtype:
+            for state, wtype, wevent, query, k in c.execute(
+                    "SELECT state, wait_event_type, wait_event, "
+                    "CASE WHEN wait_event_type = 'Lock' THEN left(regexp_replace(query, '\\s+', ' ', 'g'), 24) END, "
+                    "count(*) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid() GROUP BY 1, 2, 3, 4", (dbname,)):
+                if state != "active":
+                    key = state
+                elif not wtype:
                     key = "active: running"
+                else:
+                    key = f"active: {wtype}/{wevent}" + (f" in '{query}…'" if query else "")
                 seen[key] = seen.get(key, 0) + k
             time.sleep(every)
     return {k: v / max(n, 1) for k, v in sorted(seen.items(), key=lambda kv: -kv[1])}
