@@ -131,13 +131,16 @@ class Channel(Base):
 class ApiToken(Base):
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(primary_key=True)
-    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"))
+    # A token belongs to a sales channel, or to a carrier (tracking updates).
+    channel_id: Mapped[Optional[int]] = mapped_column(ForeignKey("channels.id"))
+    carrier: Mapped[Optional[str]] = mapped_column(String(32))
     # Only a hash is kept; the token itself is shown once, at creation.
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[Optional[dt.datetime]]
-    channel: Mapped[Channel] = relationship()
+    channel: Mapped[Optional[Channel]] = relationship()
+    __table_args__ = (CheckConstraint("(channel_id IS NULL) <> (carrier IS NULL)", name="token_channel_or_carrier"),)
 
 
 class User(Base):
@@ -578,3 +581,137 @@ class Handover(Base):
     node: Mapped[Node] = relationship()
     parcels: Mapped[list[Parcel]] = relationship(back_populates="handover", order_by="Parcel.shipped_at")
     __table_args__ = (Index("ix_handovers_node_status", "node_id", "carrier", "status"),)
+
+
+# --- delivery, webhooks and holds ---------------------------------------------
+# After the dock: couriers report where a parcel is (tracking updates, kept as
+# a history), same-city riders deliver with a proof (the customer's code or a
+# photo), each channel's feed is pushed to its webhook in `seq` order with a
+# log of attempts, and a fulfilment can be held (a hold stops picking).
+
+class TrackingStatus(str, enum.Enum):
+    """What a courier or rider reports about a parcel after it left the dock."""
+
+    in_transit = "in_transit"
+    out_for_delivery = "out_for_delivery"
+    failed_attempt = "failed_attempt"
+    delivered = "delivered"
+    returned = "returned"
+
+
+class ProofKind(str, enum.Enum):
+    """How a delivery was proven: the carrier said so, the customer's 4-digit
+    code, a photo taken by the rider, or a lead who confirmed it by hand."""
+
+    carrier = "carrier"
+    code = "code"
+    photo = "photo"
+    lead = "lead"
+
+
+class TrackingUpdate(Base):
+    """One status report about a parcel, in the courier's own time `at`.
+    Every report is kept (out of order ones too); the same (parcel, status,
+    at) twice is one report."""
+
+    __tablename__ = "tracking_updates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id", ondelete="CASCADE"))
+    status: Mapped[TrackingStatus] = mapped_column(_enum(TrackingStatus))
+    at: Mapped[dt.datetime]
+    description: Mapped[Optional[str]] = mapped_column(String(500))
+    # "carrier" (the carrier-events API) or "rider" (the same-city screen).
+    source: Mapped[str] = mapped_column(String(16))
+    # False when a newer report was already in: history only, the parcel stayed.
+    applied: Mapped[bool] = mapped_column(default=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("parcel_id", "status", "at", name="uq_tracking_update"),
+                      Index("ix_tracking_updates_parcel_at", "parcel_id", "at"))
+
+
+class ParcelDelivery(Base):
+    """Where a shipped parcel stands on its way to the customer: the latest
+    report (by its `at`), the rider carrying it, and the proof of delivery."""
+
+    __tablename__ = "parcel_deliveries"
+    parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[TrackingStatus] = mapped_column(_enum(TrackingStatus))
+    status_at: Mapped[dt.datetime]
+    # Same-city: the rider who scanned it at pickup, and when.
+    rider_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    picked_up_at: Mapped[Optional[dt.datetime]]
+    # Wrong delivery codes typed for this parcel; at the limit only a photo or a lead proves it.
+    code_failures: Mapped[int] = mapped_column(default=0)
+    proof: Mapped[Optional[ProofKind]] = mapped_column(_enum(ProofKind))
+    # A photo proof: its file under the instance folder, relative to it.
+    photo_path: Mapped[Optional[str]] = mapped_column(String(255))
+    delivered_at: Mapped[Optional[dt.datetime]]
+    delivered_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    parcel: Mapped[Parcel] = relationship()
+    rider: Mapped[Optional[User]] = relationship(foreign_keys=[rider_id])
+    __table_args__ = (Index("ix_parcel_deliveries_rider_status", "rider_id", "status"),
+                      CheckConstraint("code_failures >= 0", name="code_failures_not_negative"))
+
+
+class FulfilmentHold(Base):
+    """A reason not to work on a fulfilment (for now): no pick list takes it
+    while a hold is active, i.e. not released and `until` not passed."""
+
+    __tablename__ = "fulfilment_holds"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fulfilment_id: Mapped[int] = mapped_column(ForeignKey("fulfilments.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(200))
+    # Who: a user's badge code, a channel, or "system".
+    placed_by: Mapped[str] = mapped_column(String(64))
+    placed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    until: Mapped[Optional[dt.datetime]]
+    released_at: Mapped[Optional[dt.datetime]]
+    released_by: Mapped[Optional[str]] = mapped_column(String(64))
+    fulfilment: Mapped[Fulfilment] = relationship()
+    __table_args__ = (Index("ix_fulfilment_holds_fulfilment", "fulfilment_id", "released_at"),)
+
+
+class Webhook(Base):
+    """A channel's URL that receives its feed, one event at a time in `seq`
+    order. `delivered_seq` is the cursor: the last event it answered 2xx to.
+    A server process sends only while it holds the lease (a conditional
+    UPDATE claims it), so two processes never send the same event at once."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id"), unique=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    # HMAC-SHA256 key for X-Luyue-Signature; kept as given, it must sign.
+    secret: Mapped[str] = mapped_column(String(200))
+    delivered_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Failed attempts at the event after the cursor; sets the backoff.
+    failures: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[Optional[dt.datetime]]
+    last_error: Mapped[Optional[str]] = mapped_column(String(500))
+    lease_owner: Mapped[Optional[str]] = mapped_column(String(100))
+    lease_until: Mapped[Optional[dt.datetime]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    channel: Mapped[Channel] = relationship()
+    deliveries: Mapped[list["WebhookDelivery"]] = relationship(
+        back_populates="webhook", cascade="all, delete-orphan", passive_deletes=True)
+
+
+class WebhookDelivery(Base):
+    """One attempt to POST one event: the log a channel reads."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_type: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int]
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    duration_ms: Mapped[int]
+    status_code: Mapped[Optional[int]]
+    error: Mapped[Optional[str]] = mapped_column(String(500))
+    ok: Mapped[bool]
+    webhook: Mapped[Webhook] = relationship(back_populates="deliveries")
+    __table_args__ = (Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+                      Index("ix_webhook_deliveries_at", "at"))
