@@ -34,11 +34,30 @@ def create_token(session: Session, channel_name: str, admin: bool = False) -> st
 
 
 def token_owner(session: Session, token: str) -> tuple[Channel, bool] | None:
+    """The channel of a channel token (None for a carrier's token)."""
     row = session.execute(
         select(Channel, ApiToken.admin).join(ApiToken, ApiToken.channel_id == Channel.id)
         .where(ApiToken.token_sha256 == _sha(token), ApiToken.revoked_at.is_(None))
     ).first()
     return (row[0], row[1]) if row else None
+
+
+def create_carrier_token(session: Session, carrier_code: str) -> str:
+    """A token for a carrier: it may post tracking updates for its own
+    parcels (POST /api/v1/carrier-events) and call nothing else."""
+    from app.fulfilment.carriers import CARRIERS
+    if carrier_code not in CARRIERS:
+        raise Refusal("not_found", what=f"carrier {carrier_code} (known: {', '.join(sorted(CARRIERS))})")
+    token = "lyc_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(carrier=carrier_code, token_sha256=_sha(token)))
+    session.flush()
+    return token
+
+
+def token_carrier(session: Session, token: str) -> str | None:
+    """The carrier code of a carrier token, else None."""
+    return session.scalar(select(ApiToken.carrier).where(
+        ApiToken.token_sha256 == _sha(token), ApiToken.revoked_at.is_(None), ApiToken.carrier.is_not(None)))
 
 
 def create_user(session: Session, code: str, name: str, role: str, pin: str, node_code: str | None = None,

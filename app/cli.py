@@ -23,7 +23,7 @@ def main() -> None:
 
 
 def register(app: Flask) -> None:
-    for command in (db_group, token_group, user_group, import_group, serve, demo, tick):
+    for command in (db_group, token_group, user_group, import_group, serve, demo, tick, webhook_group):
         app.cli.add_command(command)
     try:
         from printing.cli import label_test
@@ -61,12 +61,27 @@ def token_group() -> None:
 
 
 @token_group.command("create")
-@click.option("--channel", required=True, help="The sales channel's name; created if new.")
+@click.option("--channel", help="The sales channel's name; created if new.")
 @click.option("--admin", is_flag=True, help="May also change master data (nodes, SKUs, stock).")
+@click.option("--carrier", help="A carrier's code instead of a channel: the token posts tracking updates only.")
 @with_appcontext
-def token_create(channel: str, admin: bool) -> None:
+def token_create(channel: str | None, admin: bool, carrier: str | None) -> None:
     """Print a new token (alone on the last line); it is not shown again."""
-    from app.access import create_token
+    from app.access import create_carrier_token, create_token
+    from app.fulfilment.errors import Refusal
+    if bool(channel) == bool(carrier):
+        raise click.UsageError("give --channel or --carrier (one of them)")
+    if carrier:
+        if admin:
+            raise click.UsageError("--admin is for channel tokens")
+        try:
+            with database().transaction() as session:
+                token = create_carrier_token(session, carrier)
+        except Refusal as e:
+            raise click.ClickException(e.message("en")) from None
+        click.echo(f"token for carrier {carrier}:", err=True)
+        click.echo(token)
+        return
     with database().transaction() as session:
         token = create_token(session, channel, admin=admin)
     click.echo(f"{'admin ' if admin else ''}token for channel {channel}:", err=True)
@@ -96,6 +111,75 @@ def user_create(code: str, name: str, role: str, node_code: str | None, pin: str
     except (ValueError, Refusal) as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"user {code} ({role}) saved")
+
+
+# --- webhooks --------------------------------------------------------------------
+
+@click.group("webhook")
+def webhook_group() -> None:
+    """A channel's webhook: its event feed POSTed to a URL, signed."""
+
+
+def _channel(session, name: str):
+    from sqlalchemy import select
+
+    from app.models import Channel
+    channel = session.scalar(select(Channel).where(Channel.name == name))
+    if channel is None:
+        raise click.ClickException(f"no channel {name!r}")
+    return channel
+
+
+@webhook_group.command("set")
+@click.option("--channel", required=True, help="The sales channel's name.")
+@click.option("--url", required=True, help="http(s) URL that receives each event as a POST.")
+@click.option("--secret", help="HMAC key for X-Luyue-Signature (16+ characters); generated when new and not given.")
+@click.option("--after", type=int, help="Start after this seq (0: the whole feed); default: from now on.")
+@with_appcontext
+def webhook_set(channel: str, url: str, secret: str | None, after: int | None) -> None:
+    """Register or replace the channel's webhook; prints its secret last."""
+    from app import webhooks
+    from app.fulfilment.errors import Refusal
+    try:
+        with database().transaction() as session:
+            w, created = webhooks.register(session, _channel(session, channel), url, secret, after)
+            doc = webhooks.document(session, w, with_secret=True)
+    except Refusal as e:
+        raise click.ClickException(e.message("en")) from None
+    click.echo(f"webhook {'created' if created else 'replaced'} for {channel}: {doc['url']} "
+               f"(after seq {doc['delivered_seq']}); secret:", err=True)
+    click.echo(doc["secret"])
+
+
+@webhook_group.command("show")
+@click.option("--channel", required=True)
+@click.option("--log", "log_lines", default=10, show_default=True, help="How many recent attempts to list.")
+@with_appcontext
+def webhook_show(channel: str, log_lines: int) -> None:
+    """The webhook, its cursor and backlog, and its latest delivery attempts."""
+    from app import webhooks
+    with database().reading() as session:
+        w = webhooks.webhook_of(session, _channel(session, channel).id)
+        if w is None:
+            raise click.ClickException(f"channel {channel} has no webhook")
+        doc = webhooks.document(session, w)
+        attempts = webhooks.delivery_log(session, w, log_lines)
+    for key in ("url", "delivered_seq", "pending", "failures", "next_attempt_at", "last_error"):
+        click.echo(f"{key}: {doc[key]}")
+    for a in attempts:
+        click.echo(f"  {a['at']} seq {a['seq']} attempt {a['attempt']}: "
+                   f"{'ok' if a['ok'] else 'failed'} {a['status_code'] or ''} {a['error'] or ''} {a['duration_ms']} ms")
+
+
+@webhook_group.command("remove")
+@click.option("--channel", required=True)
+@with_appcontext
+def webhook_remove(channel: str) -> None:
+    """Stop pushing the channel's feed (the feed itself stays)."""
+    from app import webhooks
+    with database().transaction() as session:
+        removed = webhooks.unregister(session, _channel(session, channel))
+    click.echo(f"webhook of {channel} {'removed' if removed else 'was not set'}")
 
 
 # --- CSV import ------------------------------------------------------------------

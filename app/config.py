@@ -20,6 +20,21 @@ class Settings:
     session_hours: float = 10.0
     gs1_company_prefix: str = "6901234"
     sql_echo: bool = False
+    # Delivery and receipt: a delivered fulfilment completes by itself this
+    # many days later; one awaiting stock this many hours is cancelled.
+    auto_complete_days: float = 7.0
+    awaiting_stock_cancel_hours: float = 72.0
+    # Same-city delivery codes are an HMAC of the tracking number with this
+    # key (the secret key when empty); a photo proof may be this large.
+    delivery_code_secret: str = ""
+    proof_photo_max_bytes: int = 6 * 1024 * 1024
+    # Webhooks: per-request timeout, backoff base and cap (doubling per
+    # failure), how often each process looks for work, parallel senders.
+    webhook_timeout_seconds: float = 5.0
+    webhook_backoff_seconds: float = 2.0
+    webhook_backoff_max_seconds: float = 600.0
+    webhook_poll_seconds: float = 1.0
+    webhook_senders: int = 4
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -35,6 +50,8 @@ class Settings:
                 values[f.name] = raw.lower() in ("1", "true", "yes", "on")
             elif f.type in ("float", float):
                 values[f.name] = float(raw)
+            elif f.type in ("int", int):
+                values[f.name] = int(raw)
             else:
                 values[f.name] = raw
         values.update(overrides)

@@ -1,6 +1,8 @@
 """Time-based work, run by every server process: presales whose release time
-has come. Each job is safe to run in several processes at once (rows are
-claimed with FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer)."""
+has come, automatic receipt after delivery, fulfilments awaiting stock too
+long, expired holds, the webhook log. Each job is safe to run in several
+processes at once (rows are claimed with FOR UPDATE SKIP LOCKED on
+PostgreSQL; SQLite has one writer)."""
 from __future__ import annotations
 
 import logging
@@ -18,7 +20,31 @@ def run_due(app: Flask) -> dict[str, int]:
     db = app.extensions["luyue.db"]
     with db.transaction() as session:
         released = release_due(session)
-    return {"presales_released": released}
+    done = {"presales_released": released}
+    done.update(_delivery_jobs(app))
+    return done
+
+
+def _delivery_jobs(app: Flask) -> dict[str, int]:
+    """Receipt by itself N days after delivery, stale awaiting-stock cancelled,
+    expired holds recorded, the webhook log pruned: one transaction each."""
+    import datetime as dt
+
+    from app import webhooks
+    from app.fulfilment import deliver, hold
+
+    db, settings = app.extensions["luyue.db"], app.config["LUYUE"]
+    done: dict[str, int] = {}
+    with db.transaction() as session:
+        done["auto_completed"] = deliver.complete_due(session, dt.timedelta(days=settings.auto_complete_days))
+    with db.transaction() as session:
+        done["awaiting_stock_cancelled"] = hold.cancel_stale(
+            session, dt.timedelta(hours=settings.awaiting_stock_cancel_hours))
+    with db.transaction() as session:
+        done["holds_expired"] = hold.release_expired(session)
+    with db.transaction() as session:
+        done["webhook_log_pruned"] = webhooks.prune_log(session)
+    return done
 
 
 def start(app: Flask, interval: float = INTERVAL_SECONDS) -> threading.Event:

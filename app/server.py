@@ -14,9 +14,10 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from app import create_app, scheduler
+        from app import create_app, scheduler, webhooks
         app = create_app()
         scheduler.start(app)
+        webhooks.start(app)
         return app
 
 

@@ -1,11 +1,14 @@
 """Delivery and receipt (确认收货): the last steps, and the fulfilment time."""
 from __future__ import annotations
 
+import datetime as dt
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.fulfilment import events, orders
 from app.fulfilment.errors import Refusal
-from app.models import FulfilmentStatus, Order, utcnow
+from app.models import Fulfilment, FulfilmentStatus, Order, OrderStatus, utcnow
 
 RECEIVABLE = {FulfilmentStatus.shipped, FulfilmentStatus.delivered}
 
@@ -31,3 +34,25 @@ def confirm_receipt(session: Session, order: Order) -> bool:
     orders.refresh(order)
     events.record(session, "order.completed", order=order)
     return True
+
+
+def complete_due(session: Session, after: dt.timedelta, now: dt.datetime | None = None) -> int:
+    """Automatic receipt: fulfilments delivered at least `after` ago complete,
+    as if the customer had confirmed (the scheduler's job; the setting is
+    LUYUE_AUTO_COMPLETE_DAYS). Returns how many completed."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(Fulfilment).where(Fulfilment.status == FulfilmentStatus.delivered,
+                                 Fulfilment.delivered_at <= now - after)
+        .order_by(Fulfilment.delivered_at, Fulfilment.id).with_for_update(skip_locked=True)).all()
+    for f in due:
+        f.status, f.completed_at, f.updated_at = FulfilmentStatus.completed, now, now
+        events.record(session, "fulfilment.completed", fulfilment=f,
+                      data={"fulfilment_seconds": int((now - f.order.placed_at).total_seconds()),
+                            "auto": True, "days_after_delivery": after.total_seconds() / 86400})
+        order = f.order
+        before = order.status
+        orders.refresh(order)
+        if order.status == OrderStatus.completed and before != OrderStatus.completed:
+            events.record(session, "order.completed", order=order, data={"auto": True})
+    return len(due)

@@ -112,6 +112,51 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                         "包裹 {tracking} 属于其他节点,请勿在此装车。"),
     "ship_handover_closed": (409, "Handover {handover} is closed. Open a new one to scan more parcels.",
                              "交接单 {handover} 已关闭,请新建交接单继续扫描。"),
+    # Carrier tracking updates (per item of a batch)
+    "unknown_tracking_number": (404, "{tracking} is not a parcel of carrier {carrier}.",
+                                "{tracking} 不是承运商 {carrier} 的包裹。"),
+    "parcel_not_shipped": (409, "Parcel {tracking} has not left the dock ({status}); send the update again once "
+                                "it is scanned out.",
+                           "包裹 {tracking} 尚未出库({status});出库扫描后请重新发送。"),
+    # Holds (挂起)
+    "hold_not_allowed": (409, "Fulfilment {fulfilment} is {status}; only fulfilments not yet shipped can be held.",
+                         "履约单 {fulfilment} 状态为 {status},只有未出库的履约单可以挂起。"),
+    "hold_reason_needed": (422, "Say why the fulfilment is held.", "请填写挂起原因。"),
+    "hold_until_past": (422, "A hold on {fulfilment} must last until a time in the future.",
+                        "履约单 {fulfilment} 的挂起截止时间须晚于现在。"),
+    "hold_not_found": (409, "Fulfilment {fulfilment} is not on hold.", "履约单 {fulfilment} 未被挂起。"),
+    # Handheld: same-city rider (同城配送)
+    "ride_unknown_parcel": (422, "{code} is not a parcel label. Scan the tracking or SSCC barcode.",
+                            "{code} 不是包裹面单条码,请扫描运单号或 SSCC 条码。"),
+    "ride_not_same_city": (422, "Parcel {tracking} goes with {carrier}, not a same-city rider. Leave it at the dock "
+                                "for its courier.",
+                           "包裹 {tracking} 属于 {carrier},不是同城配送。请留在月台交给对应快递。"),
+    "ride_other_node": (422, "Parcel {tracking} belongs to another node. Do not take it.",
+                        "包裹 {tracking} 属于其他节点,请勿取走。"),
+    "ride_not_packed": (422, "Parcel {tracking} is not closed and labelled yet. Ask the packer to finish it.",
+                        "包裹 {tracking} 尚未封箱贴单,请联系打包员完成打包。"),
+    "ride_intercepted": (409, "STOP: parcel {tracking} is intercepted, its order was cancelled. Do not take it; "
+                              "give it back to the dock.",
+                         "拦截:包裹 {tracking} 的订单已取消。请勿取走,交回月台。"),
+    "ride_other_rider": (409, "Parcel {tracking} is already with rider {rider}.",
+                         "包裹 {tracking} 已由骑手 {rider} 取走。"),
+    "ride_delivered": (409, "Parcel {tracking} was already delivered.", "包裹 {tracking} 已妥投。"),
+    "ride_not_on_list": (422, "Parcel {tracking} is not on your drop list. Scan it at the dock when you pick it up.",
+                         "包裹 {tracking} 不在您的配送清单上,请在月台取件时扫描。"),
+    "delivery_code_format": (422, "Type the 4-digit code the customer received.",
+                             "请输入顾客收到的 4 位取件码。"),
+    "delivery_code_wrong": (422, "Wrong code for parcel {tracking}. Ask the customer to read the code from their "
+                                 "message again; {left} tries left.",
+                            "包裹 {tracking} 的取件码错误。请顾客重新核对短信中的取件码;还可尝试 {left} 次。"),
+    "delivery_code_locked": (409, "{limit} wrong codes for parcel {tracking}: codes are locked. Take a photo of the "
+                                  "handover, or call your lead.",
+                             "包裹 {tracking} 已输错 {limit} 次取件码,取件码已锁定。请拍照留证,或联系组长。"),
+    "photo_needed": (422, "Take a photo of the parcel handed over (at the door or with the customer).",
+                     "请拍摄包裹交付照片(门口或与顾客合影)。"),
+    "photo_too_large": (413, "The photo is over {limit_mb} MB. Take it again at a lower resolution.",
+                        "照片超过 {limit_mb} MB,请降低分辨率重新拍摄。"),
+    "photo_not_image": (422, "That file is not a photo (JPEG, PNG, WebP or HEIC). Take the photo again.",
+                        "该文件不是照片(JPEG、PNG、WebP 或 HEIC),请重新拍照。"),
 }
 
 # Refusals whose API `code` is a contract code rather than their own name.
@@ -122,6 +167,8 @@ _API_CODE = {
     "external_id_reused": "conflict",
     "barcode_taken": "conflict",
     "redispatch_not_allowed": "conflict",
+    "hold_not_allowed": "conflict",
+    "hold_not_found": "conflict",
 }
 
 

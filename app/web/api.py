@@ -4,21 +4,22 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g, jsonify, request
+from flask import Blueprint, Response, abort, current_app, g, has_app_context, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.orm import Session, selectinload
 
-from app import access, masterdata
+from app import access, masterdata, webhooks
 from app.fulfilment import cancel as cancelling
-from app.fulfilment import clock, deliver, intake
+from app.fulfilment import clock, deliver, hold, intake, sla, tracking
 from app.fulfilment.errors import Refusal
 from app.fulfilment.intake import invalid
-from app.models import Event, Fulfilment, FulfilmentLine, Node, Order, ParcelStatus
+from app.models import Event, Fulfilment, FulfilmentLine, Node, Order, ParcelDelivery, ParcelStatus
 from app.web import database
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_FEED_PAGE = 1000
+CARRIER_ENDPOINTS = {"api.carrier_events"}
 
 
 @bp.before_request
@@ -29,9 +30,14 @@ def authenticate() -> None:
         raise Refusal("unauthorized")
     with database().reading() as session:
         owner = access.token_owner(session, token.strip())
-    if owner is None:
+        carrier = access.token_carrier(session, token.strip()) if owner is None else None
+    if owner is None and carrier is None:
         raise Refusal("unauthorized")
-    g.channel, g.admin = owner
+    g.channel, g.admin = owner if owner is not None else (None, False)
+    g.carrier = carrier
+    # A carrier's token posts tracking updates and nothing else.
+    if carrier is not None and request.endpoint not in CARRIER_ENDPOINTS:
+        raise Refusal("forbidden", needed="a sales channel's token")
     if request.method in ("POST", "PUT", "PATCH") and request.content_length not in (None, 0):
         if request.mimetype != "application/json":
             raise Refusal("unsupported_media_type")
@@ -77,6 +83,8 @@ def order_document(session: Session, order_id: int) -> dict[str, Any]:
     events = session.execute(
         select(Event.seq, Event.at, Event.type, Event.fulfilment_id).where(Event.order_id == order.id)
         .order_by(Event.seq)).all()
+    fulfilments = [fulfilment_document(f) for f in order.fulfilments]
+    _add_delivery(session, order, fulfilments)
     return {
         "external_id": order.external_id,
         "status": order.status.value,
@@ -85,7 +93,7 @@ def order_document(session: Session, order_id: int) -> dict[str, Any]:
         "placed_at": _stamp(order.placed_at),
         "promised_by": _stamp(order.promised_by),
         "delivery": order.delivery.value,
-        "fulfilments": [fulfilment_document(f) for f in order.fulfilments],
+        "fulfilments": fulfilments,
         "events": [{"seq": seq, "at": _stamp(at), "type": type_, "fulfilment": refs.get(fid)}
                    for seq, at, type_, fid in events],
     }
@@ -112,6 +120,43 @@ def fulfilment_document(f: Fulfilment) -> dict[str, Any]:
         if getattr(f, stamp):
             doc[stamp] = _stamp(getattr(f, stamp))
     return doc
+
+
+def code_key() -> str | None:
+    """The key same-city delivery codes are made with (None outside an app)."""
+    if not has_app_context():
+        return None
+    return current_app.config["LUYUE"].delivery_code_secret or current_app.config["SECRET_KEY"]
+
+
+def _add_delivery(session: Session, order: Order, docs: list[dict[str, Any]]) -> None:
+    """Delivery fields: each parcel's status as last reported and its tracking
+    history, a same-city parcel's delivery code, a fulfilment's active holds
+    and fulfilment times (seconds from the order being placed)."""
+    parcels = [p for f in order.fulfilments for p in f.parcels if p.status != ParcelStatus.open]
+    ids = [p.id for p in parcels]
+    deliveries = {d.parcel_id: d for d in session.scalars(
+        select(ParcelDelivery).where(ParcelDelivery.parcel_id.in_(ids)))} if ids else {}
+    reports = tracking.history(session, ids)
+    holds = hold.holds_by_fulfilment(session, [f.id for f in order.fulfilments])
+    key = code_key()
+    for f, doc in zip(order.fulfilments, docs):
+        shown = [p for p in f.parcels if p.status != ParcelStatus.open]
+        for p, pdoc in zip(shown, doc["parcels"]):
+            d = deliveries.get(p.id)
+            pdoc["status"] = tracking.parcel_status(p, d)
+            pdoc["tracking"] = [{"status": u.status.value, "at": _stamp(u.at), "description": u.description,
+                                 "source": u.source} for u in reports.get(p.id, [])]
+            if d is not None and d.delivered_at is not None:
+                pdoc["delivered_at"] = _stamp(d.delivered_at)
+                pdoc["proof"] = d.proof.value if d.proof else None
+            if p.carrier == tracking.RIDER_CARRIER and p.tracking_number and key:
+                pdoc["delivery_code"] = tracking.delivery_code(key, p.tracking_number)
+        doc["holds"] = [{"id": h.id, "reason": h.reason, "by": h.placed_by, "since": _stamp(h.placed_at),
+                         "until": _stamp(h.until)} for h in holds.get(f.id, [])]
+        times = tracking.fulfilment_times(f)
+        if times:
+            doc["fulfilment_time"] = times
 
 
 def _order_for_channel(session: Session, external_id: str) -> Order:
@@ -187,15 +232,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 def event_feed():
     after = _int_arg("after", 0, 0, 2**62)
     limit = _int_arg("limit", 100, 1, MAX_FEED_PAGE)
-    feed = aliased(Fulfilment)
     with database().reading() as session:
-        rows = session.execute(
-            select(Event.seq, Event.at, Event.type, Order.external_id, feed.ref, Event.data)
-            .outerjoin(Order, Order.id == Event.order_id).outerjoin(feed, feed.id == Event.fulfilment_id)
-            .where(Event.channel_id == g.channel.id, Event.seq > after).order_by(Event.seq).limit(limit)
-        ).all()
-    events = [{"seq": seq, "at": _stamp(at), "type": type_, "order": ext, "fulfilment": ref, "data": data}
-              for seq, at, type_, ext, ref, data in rows]
+        # The same items the channel's webhook receives.
+        events = webhooks.feed_items(session, g.channel.id, after, limit)
     return jsonify({"events": events, "next_after": events[-1]["seq"] if events else after})
 
 
@@ -242,3 +281,119 @@ def put_stock(code: str):
         return masterdata.count_stock(session, node, body)
 
     return jsonify(database().run(work))
+
+
+# --- carrier tracking (a carrier's token) ------------------------------------------
+
+@bp.post("/carrier-events")
+def carrier_events():
+    """A carrier's tracking updates, `{"events": [{tracking_number, status, at,
+    description}]}`. A malformed body is refused whole (422 invalid_request,
+    nothing written); otherwise every item gets a result, in order: applied,
+    recorded (history only: older than what is known), duplicate, or refused
+    with an error (unknown_tracking_number, parcel_not_shipped) while the
+    others still count. Answers 200 with the results."""
+    if g.carrier is None:
+        raise Refusal("forbidden", needed="a carrier's token")
+    batch = tracking.parse_batch(_body())
+    carrier = g.carrier
+
+    def work(session: Session) -> list[dict[str, Any]]:
+        return [tracking.take(session, carrier, item) for item in batch.events]
+
+    results = database().run(work)
+    summary: dict[str, int] = {}
+    for r in results:
+        summary[r["result"]] = summary.get(r["result"], 0) + 1
+    return jsonify({"results": results, "summary": summary})
+
+
+# --- webhook (a channel's token) ------------------------------------------------------
+
+@bp.put("/webhook")
+def put_webhook():
+    """Register or replace the channel's webhook: `{"url", "secret"?, "after"?}`.
+    Answers the webhook with its secret (201 new, 200 replaced)."""
+    body = _json_object()
+    channel_id = g.channel.id
+
+    def work(session: Session):
+        channel = session.get(type(g.channel), channel_id)
+        w, created = webhooks.register(session, channel, body.get("url"), body.get("secret"), body.get("after"))
+        return webhooks.document(session, w, with_secret=True), created
+
+    doc, created = database().run(work)
+    return jsonify(doc), 201 if created else 200
+
+
+def _webhook(session: Session):
+    w = webhooks.webhook_of(session, g.channel.id)
+    if w is None:
+        raise Refusal("not_found", what="webhook")
+    return w
+
+
+@bp.get("/webhook")
+def get_webhook():
+    with database().reading() as session:
+        return jsonify(webhooks.document(session, _webhook(session)))
+
+
+@bp.delete("/webhook")
+def delete_webhook():
+    def work(session: Session) -> None:
+        _webhook(session)
+        webhooks.unregister(session, session.get(type(g.channel), g.channel.id))
+    database().run(work)
+    return jsonify({"deleted": True})
+
+
+@bp.get("/webhook/deliveries")
+def webhook_deliveries():
+    """The delivery log, newest attempt first; `before=<id>` pages back."""
+    limit = _int_arg("limit", 100, 1, MAX_FEED_PAGE)
+    before = _int_arg("before", 0, 0, 2**62) or None
+    with database().reading() as session:
+        attempts = webhooks.delivery_log(session, _webhook(session), limit, before)
+    return jsonify({"deliveries": attempts, "next_before": attempts[-1]["id"] if attempts else None})
+
+
+# --- SLA report (admin token) ---------------------------------------------------------
+
+def _sla_rows():
+    _require_admin()
+    today = clock.business_day(dt.datetime.now(dt.timezone.utc))
+    errors = []
+    days = {}
+    for name, default in (("from", today - dt.timedelta(days=6)), ("to", today)):
+        raw = request.args.get(name)
+        try:
+            days[name] = dt.date.fromisoformat(raw) if raw else default
+        except ValueError:
+            errors.append((name, "expected a date YYYY-MM-DD"))
+    if not errors and not days["from"] <= days["to"] <= days["from"] + dt.timedelta(days=366):
+        errors.append(("to", "expected a date from `from` to a year after it"))
+    if errors:
+        raise invalid(errors)
+    nodes = [n for n in request.args.getlist("node") if n] or None
+    by_day = request.args.get("by_day", "true").lower() not in ("0", "false", "no")
+    with database().reading() as session:
+        return sla.report(session, days["from"], days["to"], nodes, by_day=by_day), days
+
+
+@bp.get("/reports/sla")
+def sla_report():
+    """Per node and business day: shipped on time / late against promised_by,
+    median and p90 seconds in each stage. `from`, `to` (dates, default the
+    last 7 days), `node` (repeatable), `by_day=false` for one row per node."""
+    rows, days = _sla_rows()
+    return jsonify({"from": days["from"].isoformat(), "to": days["to"].isoformat(),
+                    "stages": list(sla.STAGE_NAMES), "rows": [sla.as_dict(r) for r in rows]})
+
+
+@bp.get("/reports/sla.csv")
+def sla_csv():
+    rows, days = _sla_rows()
+    name = f"sla-{days['from'].isoformat()}-{days['to'].isoformat()}.csv"
+    return Response(sla.to_csv(rows), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
