@@ -1,0 +1,238 @@
+"""Webhooks against a real HTTP receiver on 127.0.0.1 (http.server in a
+thread): every event of the channel's feed arrives once, in seq order,
+signed, after retries; a hanging receiver slows no request; two senders
+(as two server processes would) never send the same event twice."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from app import webhooks
+from support import error, order_body
+
+SECRET = "s3cret-for-tests-0123456789"
+
+
+class Receiver:
+    """Answers `plan(n)` for the n-th request (1-based): a status, or
+    ("hang", seconds) to keep the request open that long (or until released)."""
+
+    def __init__(self, plan=lambda n: 200):
+        self.plan = plan
+        self.attempts: list[tuple[int, dict[str, str], bytes]] = []  # (status answered, headers, body)
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    n = len(receiver.attempts) + 1
+                    answer = receiver.plan(n)
+                    status = answer if isinstance(answer, int) else 200
+                    receiver.attempts.append((status if isinstance(answer, int) else -1, dict(self.headers), body))
+                if not isinstance(answer, int):
+                    receiver.release.wait(answer[1])
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                       daemon=True)
+        self.thread.start()
+
+    def accepted(self) -> list[tuple[dict[str, str], bytes]]:
+        with self.lock:
+            return [(h, b) for status, h, b in self.attempts if 200 <= status < 300]
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers(senders) -> Iterator[list[Receiver]]:
+    # After the senders: released and closed first, so no sender waits on a hanging answer.
+    made: list[Receiver] = []
+    yield made
+    for r in made:
+        r.stop()
+
+
+@pytest.fixture
+def senders() -> Iterator[list[webhooks.Sender]]:
+    made: list[webhooks.Sender] = []
+    yield made
+    for s in made:
+        s.stop(wait=3)
+
+
+def sender(db, senders, **options) -> webhooks.Sender:
+    options = {"timeout": 1.0, "backoff_base": 0.02, "backoff_cap": 0.1, "poll": 0.02, **options}
+    s = webhooks.Sender(db, **options).start()
+    senders.append(s)
+    return s
+
+
+def register(client, headers, url: str, **extra):
+    answer = client.put("/api/v1/webhook", headers=headers, json={"url": url, "secret": SECRET, **extra})
+    assert answer.status_code in (200, 201), answer.get_data(as_text=True)
+    return answer.get_json()
+
+
+def feed(client, headers) -> list[dict]:
+    return client.get("/api/v1/events?limit=1000", headers=headers).get_json()["events"]
+
+
+def wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.01)
+
+
+def make_orders(client, headers, *external_ids: str) -> None:
+    for external_id in external_ids:
+        assert client.post("/api/v1/orders", headers=headers,
+                           json=order_body(external_id, [("SKU-A", 1)])).status_code == 201
+
+
+def test_every_event_arrives_once_in_order_signed_after_failed_attempts(floor, client, headers, token_for,
+                                                                       receivers, senders):
+    receiver = Receiver(plan=lambda n: 503 if n <= 3 else 200)
+    receivers.append(receiver)
+    register(client, headers, receiver.url)
+    sender(floor, senders)
+    make_orders(client, headers, "W-1", "W-2")
+    assert client.post("/api/v1/orders/W-2/cancel", headers=headers).status_code == 200
+    other = {"Authorization": f"Bearer {token_for('market')}"}
+    make_orders(client, other, "M-1")  # another channel's events never go to this webhook
+
+    expected = feed(client, headers)
+    assert len(expected) >= 6
+    wait_for(lambda: len(receiver.accepted()) >= len(expected))
+    time.sleep(0.1)  # nothing more comes
+    accepted = receiver.accepted()
+    assert [json.loads(body) for _h, body in accepted] == expected  # once each, in seq order, as in the feed
+    for h, body in accepted:
+        assert h["X-Luyue-Signature"] == "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert int(h["X-Luyue-Seq"]) == json.loads(body)["seq"]
+        assert h["Content-Type"] == "application/json"
+    # The first event was tried four times: three 503s, then accepted.
+    first = expected[0]["seq"]
+    assert [int(h["X-Luyue-Seq"]) for _s, h, _b in receiver.attempts[:4]] == [first] * 4
+
+    log = client.get("/api/v1/webhook/deliveries?limit=1000", headers=headers).get_json()["deliveries"]
+    oldest = list(reversed(log))
+    assert [(a["seq"], a["attempt"], a["ok"], a["status_code"]) for a in oldest[:4]] == [
+        (first, 1, False, 503), (first, 2, False, 503), (first, 3, False, 503), (first, 4, True, 200)]
+    assert all(a["duration_ms"] >= 0 and a["at"] for a in log)
+    assert [a["seq"] for a in oldest if a["ok"]] == [e["seq"] for e in expected]
+    state = client.get("/api/v1/webhook", headers=headers).get_json()
+    assert state["delivered_seq"] == expected[-1]["seq"] and state["pending"] == 0 and state["failures"] == 0
+    assert "secret" not in state and state["secret_hint"] == "…" + SECRET[-4:]
+
+
+def test_a_hanging_receiver_slows_no_request(floor, client, headers, receivers, senders):
+    receiver = Receiver(plan=lambda n: ("hang", 5.0))
+    receivers.append(receiver)
+    register(client, headers, receiver.url)
+    sender(floor, senders, timeout=10.0)
+    make_orders(client, headers, "W-3")
+    wait_for(lambda: len(receiver.attempts) >= 1)  # the sender is now stuck in a POST for 5 s
+
+    for request in (lambda: make_orders(client, headers, "W-4"),
+                    lambda: client.post("/api/v1/orders/W-4/cancel", headers=headers),
+                    lambda: client.get("/api/v1/events", headers=headers),
+                    lambda: client.get("/api/v1/webhook/deliveries", headers=headers)):
+        started = time.monotonic()
+        request()
+        assert time.monotonic() - started < 1.0
+    assert len(receiver.attempts) == 1  # strictly in order: nothing else sent while the first hangs
+
+
+def test_a_receiver_that_times_out_is_retried_and_the_order_holds(floor, client, headers, receivers, senders):
+    receiver = Receiver(plan=lambda n: ("hang", 5.0) if n == 1 else 200)
+    receivers.append(receiver)
+    register(client, headers, receiver.url)
+    sender(floor, senders, timeout=0.2)
+    make_orders(client, headers, "W-5")
+    expected = feed(client, headers)
+    wait_for(lambda: len(receiver.accepted()) >= len(expected))
+    assert [json.loads(b)["seq"] for _h, b in receiver.accepted()] == [e["seq"] for e in expected]
+    log = client.get("/api/v1/webhook/deliveries?limit=1000", headers=headers).get_json()["deliveries"]
+    assert "timed out" in log[-1]["error"] and log[-1]["status_code"] is None
+
+
+def test_two_senders_as_two_processes_never_send_an_event_twice(floor, client, headers, receivers, senders):
+    receiver = Receiver(plan=lambda n: 500 if n % 4 == 0 else 200)
+    receivers.append(receiver)
+    register(client, headers, receiver.url)
+    sender(floor, senders, owner="process-a")
+    sender(floor, senders, owner="process-b")
+    make_orders(client, headers, "W-6", "W-7", "W-8")
+    expected = feed(client, headers)
+    wait_for(lambda: len(receiver.accepted()) >= len(expected))
+    time.sleep(0.1)
+    assert [json.loads(b)["seq"] for _h, b in receiver.accepted()] == [e["seq"] for e in expected]
+
+
+def test_registering_checks_the_url_and_secret_and_starts_from_now(floor, client, headers, receivers, senders):
+    error(client.get("/api/v1/webhook", headers=headers), 404, "not_found")
+    assert error(client.put("/api/v1/webhook", headers=headers, json={"url": "ftp://x"}), 422,
+                 "invalid_request")["fields"] == ["url"]
+    assert error(client.put("/api/v1/webhook", headers=headers, json={"url": "https://x.example", "secret": "short"}),
+                 422, "invalid_request")["fields"] == ["secret"]
+    make_orders(client, headers, "W-9")  # before the webhook: not sent unless asked for
+    receiver = Receiver()
+    receivers.append(receiver)
+    made = client.put("/api/v1/webhook", headers=headers, json={"url": receiver.url})
+    assert made.status_code == 201
+    generated = made.get_json()["secret"]
+    assert len(generated) >= 16 and made.get_json()["delivered_seq"] == feed(client, headers)[-1]["seq"]
+    again = client.put("/api/v1/webhook", headers=headers, json={"url": receiver.url, "after": 0})
+    assert again.status_code == 200 and again.get_json()["secret"] == generated  # kept
+    assert again.get_json()["pending"] == len(feed(client, headers))
+    sender(floor, senders)
+    wait_for(lambda: len(receiver.accepted()) == len(feed(client, headers)))  # the whole feed, replayed
+    assert client.delete("/api/v1/webhook", headers=headers).get_json() == {"deleted": True}
+    error(client.delete("/api/v1/webhook", headers=headers), 404, "not_found")
+    error(client.get("/api/v1/webhook/deliveries", headers=headers), 404, "not_found")
+
+
+def test_the_cli_sets_shows_and_removes_a_webhook(floor, runner, headers):
+    assert runner.invoke(args=["webhook", "set", "--channel", "nobody", "--url", "https://x.example"]).exit_code != 0
+    made = runner.invoke(args=["webhook", "set", "--channel", "shop", "--url", "https://hooks.example/luyue",
+                               "--secret", SECRET])
+    assert made.exit_code == 0, made.output
+    assert made.stdout.strip().splitlines()[-1] == SECRET
+    shown = runner.invoke(args=["webhook", "show", "--channel", "shop"])
+    assert "url: https://hooks.example/luyue" in shown.output and "pending: 0" in shown.output
+    assert "removed" in runner.invoke(args=["webhook", "remove", "--channel", "shop"]).output
+
+
+def test_backoff_doubles_and_is_capped_and_a_redirect_is_not_success(receivers):
+    assert [webhooks.backoff(n, 2, 60) for n in (1, 2, 3, 4, 5, 6, 7)] == [2, 4, 8, 16, 32, 60, 60]
+    receiver = Receiver(plan=lambda n: 302)
+    receivers.append(receiver)
+    answer = webhooks.post(receiver.url, b"{}", {}, timeout=1)
+    assert not answer.ok and answer.status_code == 302
+    refused = webhooks.post("http://127.0.0.1:9/closed", b"{}", {}, timeout=1)
+    assert not refused.ok and refused.status_code is None and refused.error
