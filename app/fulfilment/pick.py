@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from app.barcodes import read_scan, Scan
+from app.barcodes import Scan, read_scan
 from app.fulfilment import events, orders
 from app.fulfilment.errors import Refusal
 from app.fulfilment.redispatch import redispatch

@@ -102,6 +102,7 @@ def step_of(answer) -> str | None:
 
 def scans_recorded(db) -> int:
     from sqlalchemy import func
+
     from app.models import ScanRecord
     with db.reading() as s:
         return s.scalar(select(func.count()).select_from(ScanRecord))

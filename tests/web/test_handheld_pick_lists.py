@@ -5,7 +5,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-from handhelds import BARCODES, Handheld, bin_count, lines_of, login, pick_through, refusal_of, step_of, text
+from handhelds import (
+    BARCODES,
+    Handheld,
+    lines_of,
+    login,
+    pick_through,
+    refusal_of,
+    step_of,
+    text,
+)
 from sqlalchemy import select
 
 from app.fulfilment import pick

@@ -1,0 +1,213 @@
+"""Screenshots of the handheld screens, in Chinese and English, at 360x640.
+
+    python scripts/screens.py            # writes docs/screens/{zh,en}/*.png
+
+Loads the demo (`app.demo`) into a throwaway SQLite database, serves it on a
+free local port, and walks Debian's chromium (Playwright) through login, a
+batch pick with a wrong scan, the keypad, a short pick and the finished list;
+then the lead's board. Codes to scan are read from the database, as a picker
+reads them off the screen.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from sqlalchemy import create_engine, select
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app, demo
+from app.fulfilment import pick
+from app.models import Base, PickStep, User
+
+OUT = ROOT / "docs" / "screens"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+PICKERS = {"zh": ("P001", "1111"), "en": ("P002", "2222")}
+LEAD = ("L001", "5555")
+
+
+class Floor:
+    """What the picker's screen says to scan next, read from the database."""
+
+    def __init__(self, app, badge: str):
+        self.db = app.extensions["luyue.db"]
+        self.badge = badge
+
+    def now(self):
+        with self.db.reading() as s:
+            user = s.scalar(select(User).where(User.code == self.badge))
+            pl = pick.held_by(s, user)
+            if pl is None:
+                return None
+            slot = pick.next_tote_slot(pl)
+            if slot is not None:
+                return {"totes": True, "slot": slot.slot}
+            line = pick.current_line(pl)
+            if line is None:
+                return None
+            return {"totes": False, "step": line.step, "location": line.location.code,
+                    "barcode": line.sku.barcodes[0].code if line.sku.barcodes else line.sku.code,
+                    "quantity": line.quantity, "picked": line.picked, "tote": pick.slot_of(pl, line).tote}
+
+
+def shoot(page, name: str, lang: str) -> None:
+    page.wait_for_timeout(250)  # let the banner's shake and the fonts settle
+    path = OUT / lang / f"{name}.png"
+    page.screenshot(path=str(path))
+    print("wrote", path.relative_to(ROOT))
+
+
+def scan(page, code: str) -> None:
+    """Type a code and Enter, as a scanner does; wait for the next screen."""
+    field = page.locator("[data-scan-input]")
+    field.press_sequentially(code)
+    if field.evaluate("input => input.form.hasAttribute('data-scan')"):
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            field.press("Enter")
+        page.wait_for_function("!document.querySelector('form.sending')")
+        page.wait_for_timeout(60)  # htmx settles the swap
+    else:
+        with page.expect_navigation():
+            field.press("Enter")
+
+
+def pick_language(browser, base: str, app, lang: str) -> None:
+    badge, pin = PICKERS[lang]
+    floor = Floor(app, badge)
+    context = browser.new_context(viewport={"width": 360, "height": 640}, device_scale_factor=2,
+                                  locale="zh-CN" if lang == "zh" else "en-US")
+    page = context.new_page()
+    page.goto(base + "/login")
+    shoot(page, "01-login-badge", lang)
+    scan(page, badge)
+    page.locator("#pin").fill(pin)
+    shoot(page, "02-login-pin", lang)
+    page.locator("#pin").press("Enter")
+    page.wait_for_load_state("networkidle")
+    shoot(page, "03-pick-home", lang)
+
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        page.locator("button[name=orders][value='4']").click()
+    page.wait_for_timeout(100)
+    shoot(page, "04-pick-totes", lang)
+    n = 1
+    while (state := floor.now()) and state["totes"]:
+        scan(page, f"TOTE-{lang.upper()}-{n:02d}")
+        n += 1
+        if n == 3 and floor.now()["totes"]:
+            shoot(page, "05-pick-totes-second", lang)
+    shoot(page, "06-pick-line-location", lang)
+    scan(page, "Z-99-99-9")  # not a bin on this list: refused
+    shoot(page, "07-pick-refused-wrong-location", lang)
+
+    shots = {"product": False, "keypad": False, "short": False, "tote": False}
+    while (state := floor.now()) is not None:
+        step = state["step"]
+        if step == PickStep.location:
+            scan(page, state["location"])
+            if not shots["product"]:
+                shoot(page, "08-pick-line-product", lang)
+                shots["product"] = True
+            elif not shots["short"]:
+                page.goto(base + "/pick/short")
+                shoot(page, "11-pick-short-confirm", lang)
+                with page.expect_response(lambda r: r.request.method == "POST"):
+                    page.locator("form[action$='/pick/short'] button").click()
+                page.wait_for_timeout(100)
+                shoot(page, "12-pick-after-short", lang)
+                shots["short"] = True
+        elif step in (PickStep.product, PickStep.quantity):
+            scan(page, state["barcode"])
+            after = floor.now()
+            if after and after.get("step") == PickStep.quantity and not shots["keypad"]:
+                shoot(page, "09-pick-line-quantity", lang)
+                page.goto(base + "/pick/quantity")
+                field = page.locator("#quantity")
+                field.fill("")
+                for digit in str(after["quantity"]):
+                    page.locator(f"[data-key='{digit}']").click()
+                shoot(page, "10-pick-keypad", lang)
+                with page.expect_response(lambda r: r.request.method == "POST"):
+                    page.get_by_role("button", name="确认数量" if lang == "zh" else "Confirm quantity").click()
+                page.wait_for_timeout(100)
+                shots["keypad"] = True
+            elif after and after.get("step") == PickStep.tote and not shots["tote"]:
+                shoot(page, "13-pick-line-tote", lang)
+                shots["tote"] = True
+        elif step == PickStep.tote:
+            scan(page, state["tote"])
+    shoot(page, "14-pick-done", lang)
+    context.close()
+
+
+def lead_board(browser, base: str, app) -> None:
+    # Someone holds a list for the lead to see: the English picker claims one.
+    for lang in ("zh", "en"):
+        context = browser.new_context(viewport={"width": 360, "height": 640}, device_scale_factor=2,
+                                      locale="zh-CN" if lang == "zh" else "en-US")
+        page = context.new_page()
+        page.goto(base + "/login")
+        scan(page, LEAD[0])
+        page.locator("#pin").fill(LEAD[1])
+        page.locator("#pin").press("Enter")
+        page.wait_for_load_state("networkidle")
+        if lang == "en":
+            page.locator("button[name=language]").click()
+            page.wait_for_load_state("networkidle")
+        page.goto(base + "/pick/lists")
+        shoot(page, "15-lead-lists", lang)
+        if lang == "en":  # leave the lead's profile as the demo had it
+            page.locator("button[name=language]").click()
+        context.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    workdir = Path(tempfile.mkdtemp(prefix="luyue-screens-"))
+    url = f"sqlite:///{workdir / 'screens.db'}"
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    app = create_app({"database_url": url, "secret_key": "screens"})
+    demo.load(app.extensions["luyue.db"], orders=40)
+
+    for lang in ("zh", "en"):
+        (OUT / lang).mkdir(parents=True, exist_ok=True)
+        for old in (OUT / lang).glob("*.png"):
+            old.unlink()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
+            for lang in ("zh", "en"):
+                pick_language(browser, base, app, lang)
+            # A list in progress for the lead's board.
+            with app.extensions["luyue.db"].transaction() as s:
+                pick.claim_next(s, s.scalar(select(User).where(User.code == "P002")), 2)
+            lead_board(browser, base, app)
+            browser.close()
+    finally:
+        server.shutdown()
+        hub = app.extensions.get("luyue.live")
+        if hub is not None:
+            hub.stop()
+        app.extensions["luyue.db"].dispose()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
