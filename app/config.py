@@ -19,6 +19,11 @@ class Settings:
     # A shift: how long a handheld login lasts.
     session_hours: float = 10.0
     gs1_company_prefix: str = "6901234"
+    # Shipping labels: the size opened in the browser (100x150 or 76x130), and
+    # the label printers a pack bench may choose, LUYUE_PRINTERS=
+    # "pack-1=zpl://10.0.0.21:9100;office=cups://HP_M404" (see printing.printers).
+    label_size: str = "100x150"
+    printers: str = ""
     sql_echo: bool = False
     # Delivery and receipt: a delivered fulfilment completes by itself this
     # many days later; one awaiting stock this many hours is cancelled.

@@ -94,6 +94,14 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "printer_unavailable": (503, "Printer {printer} did not answer ({reason}). The parcel stays packed; "
                                  "print from the parcel page when the printer is back.",
                             "打印机 {printer} 无响应({reason})。包裹保持已打包状态,打印机恢复后可在包裹页面重新打印。"),
+    "pack_already_packed": (409, "Fulfilment {fulfilment} is already packed (parcels: {parcels}). To reprint a "
+                                 "label, scan the parcel's label.",
+                            "履约单 {fulfilment} 已打包({parcels} 个包裹)。如需重打面单,请扫描包裹面单。"),
+    "parcel_not_found": (422, "No parcel {code} at this node. Scan the tracking or SSCC barcode on the label.",
+                         "本节点没有包裹 {code},请扫描面单上的运单号或 SSCC 条码。"),
+    "printer_unknown": (422, "There is no printer named {printer}. Choose one from the list.",
+                        "没有名为 {printer} 的打印机,请从列表中选择。"),
+    "labels_none": (422, "No parcel was labelled at this node on {day}.", "本节点 {day} 没有已贴单的包裹。"),
     # Handheld: outbound (出库交接)
     "ship_unknown_carrier": (422, "{carrier} is not a carrier we hand over to.", "{carrier} 不是可交接的承运商。"),
     "ship_unknown_parcel": (422, "{code} is not a parcel label. Scan the tracking or SSCC barcode.",
@@ -112,6 +120,10 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                         "包裹 {tracking} 属于其他节点,请勿在此装车。"),
     "ship_handover_closed": (409, "Handover {handover} is closed. Open a new one to scan more parcels.",
                              "交接单 {handover} 已关闭,请新建交接单继续扫描。"),
+    "handover_not_found": (422, "There is no handover {handover} at this node. Choose the carrier again.",
+                           "本节点没有交接单 {handover},请重新选择承运商。"),
+    "handover_empty": (422, "Handover {handover} has no parcels yet. Scan parcels onto it first.",
+                       "交接单 {handover} 还没有包裹,请先扫描包裹。"),
     # Carrier tracking updates (per item of a batch)
     "unknown_tracking_number": (404, "{tracking} is not a parcel of carrier {carrier}.",
                                 "{tracking} 不是承运商 {carrier} 的包裹。"),

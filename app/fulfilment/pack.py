@@ -5,17 +5,23 @@ a unit that is not in the fulfilment, or one more than it needs, is refused.
 Closing a parcel weighs it, gives it a carrier by delivery mode, a tracking
 number and an SSCC. When every unit is in a closed parcel the fulfilment is
 `packed`. A fulfilment cancelled meanwhile is intercepted (拦截) here.
+
+The bench screens call `scan` and `close`: each takes the id the handheld
+made for the scan and records it (`ScanRecord`, work "pack"), so a retry of
+the same scan over flaky Wi-Fi counts once. `label_data` and
+`packing_slip_data` turn a parcel into what `printing` lays out.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
 
 from app.barcodes import read_scan
 from app.fulfilment import events, orders
-from app.fulfilment.carriers import carrier_for
+from app.fulfilment.carriers import CARRIERS, carrier_for
 from app.fulfilment.errors import Refusal
 from app.models import (
     Barcode,
@@ -26,9 +32,11 @@ from app.models import (
     ParcelItem,
     ParcelStatus,
     PickListFulfilment,
+    ScanRecord,
     User,
     utcnow,
 )
+from printing.data import Address, LabelData, PackingSlipData, PackingSlipLine, ShipFrom
 from printing.gs1 import make_sscc
 
 MAX_PARCEL_WEIGHT_G = 70_000
@@ -50,9 +58,16 @@ def find_for_packing(session: Session, node: Node, code: str) -> Fulfilment:
     return f
 
 
+PACKED_OR_LATER = (FulfilmentStatus.packed, FulfilmentStatus.shipped, FulfilmentStatus.delivered,
+                   FulfilmentStatus.completed)
+
+
 def check_packable(f: Fulfilment) -> None:
     if f.status == FulfilmentStatus.cancelled:
         raise Refusal("pack_intercepted", fulfilment=f.ref)
+    if f.status in PACKED_OR_LATER:
+        raise Refusal("pack_already_packed", fulfilment=f.ref,
+                      parcels=sum(1 for p in f.parcels if p.status != ParcelStatus.open))
     if f.status != FulfilmentStatus.picked:
         raise Refusal("pack_not_picked", fulfilment=f.ref, status=f.status.value)
 
@@ -132,3 +147,152 @@ def close_parcel(session: Session, f: Fulfilment, weight_g: int, packer: User, g
                       data={"parcels": len(f.parcels), "by": packer.code})
         orders.refresh(f.order)
     return parcel
+
+
+# --- the bench: scans with their ids ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Packed:
+    """What an accepted bench scan did. `what`: item, closed, repeat.
+    `parcel_id`: the parcel a close labelled (also on a repeated close)."""
+
+    what: str
+    sku: str | None = None
+    parcel_id: int | None = None
+
+    @property
+    def repeat(self) -> bool:
+        return self.what == "repeat"
+
+
+def fulfilment_at(session: Session, node: Node, ref: str, lock: bool = False) -> Fulfilment:
+    """A fulfilment of this node by its ref; locked for the scan's
+    transaction when `lock` (two packers at one order never both add)."""
+    query = select(Fulfilment).where(Fulfilment.ref == ref, Fulfilment.node_id == node.id)
+    if lock:
+        query = query.with_for_update()
+    f = session.scalar(query)
+    if f is None:
+        raise Refusal("pack_not_found", code=ref)
+    return f
+
+
+def open_at(session: Session, node: Node) -> list[Fulfilment]:
+    """Picked fulfilments of this node with a parcel being filled, to resume."""
+    return list(session.scalars(
+        select(Fulfilment).join(Parcel, Parcel.fulfilment_id == Fulfilment.id)
+        .where(Fulfilment.node_id == node.id, Fulfilment.status == FulfilmentStatus.picked,
+               Parcel.status == ParcelStatus.open).order_by(Fulfilment.updated_at).distinct()))
+
+
+def waiting(session: Session, node: Node) -> int:
+    """Picked fulfilments of this node: the totes waiting at the bench."""
+    return session.scalar(select(func.count()).select_from(Fulfilment).where(
+        Fulfilment.node_id == node.id, Fulfilment.status == FulfilmentStatus.picked)) or 0
+
+
+def _record(session: Session, user: User, scan_id: str, action: str, code: str | None,
+            quantity: int | None = None) -> None:
+    # The unique key on scan_id makes a concurrent retry of the same scan fail
+    # here (the transaction runs again and finds it already counted).
+    session.add(ScanRecord(scan_id=scan_id, user_id=user.id, work="pack", action=action, code=code,
+                           quantity=quantity))
+    session.flush()
+
+
+def _seen(session: Session, scan_id: str) -> ScanRecord | None:
+    return session.scalar(select(ScanRecord).where(ScanRecord.scan_id == scan_id))
+
+
+def scan(session: Session, user: User, scan_id: str, node: Node, ref: str, code: str) -> Packed:
+    """One unit scanned at the bench into the open parcel of fulfilment `ref`.
+    Refusals: pack_not_found, pack_intercepted, pack_already_packed,
+    pack_not_picked, pack_unknown_product, pack_wrong_product, pack_extra_item."""
+    if _seen(session, scan_id) is not None:
+        return Packed("repeat")
+    f = fulfilment_at(session, node, ref, lock=True)
+    if not read_scan(code).text:
+        raise Refusal("scan_unreadable")
+    item = scan_item(session, f, code)
+    f.updated_at = utcnow()
+    _record(session, user, scan_id, "item", read_scan(code).text[:200], 1)
+    return Packed("item", sku=item.sku.code if item.sku else None)
+
+
+def close(session: Session, user: User, scan_id: str, node: Node, ref: str, weight_g: int,
+          gs1_company_prefix: str) -> Packed:
+    """Weigh and label the open parcel of `ref` (see `close_parcel`). A
+    repeated close answers with the parcel it closed the first time.
+    Refusals: pack_empty_parcel, pack_weight_needed, and those of `scan`."""
+    seen = _seen(session, scan_id)
+    if seen is not None:
+        parcel = session.scalar(select(Parcel).where(Parcel.tracking_number == seen.code)) if seen.code else None
+        return Packed("repeat", parcel_id=parcel.id if parcel is not None else None)
+    f = fulfilment_at(session, node, ref, lock=True)
+    parcel = close_parcel(session, f, weight_g, user, gs1_company_prefix)
+    _record(session, user, scan_id, "close", parcel.tracking_number, weight_g)
+    return Packed("closed", parcel_id=parcel.id)
+
+
+# --- what gets printed ------------------------------------------------------------------
+
+def parcel_at(session: Session, node: Node, tracking_number: str) -> Parcel:
+    """A labelled parcel of this node by its tracking number (or SSCC)."""
+    code = read_scan(tracking_number)
+    sscc = code.gs1.get("00") or (code.text if len(code.text) == 18 and code.text.isdigit() else None)
+    where = Parcel.sscc == sscc if sscc else Parcel.tracking_number == code.text.upper()
+    parcel = session.scalar(select(Parcel).join(Fulfilment, Fulfilment.id == Parcel.fulfilment_id)
+                            .where(where, Fulfilment.node_id == node.id)
+                            .options(selectinload(Parcel.items).selectinload(ParcelItem.sku)))
+    if parcel is None or parcel.tracking_number is None:
+        raise Refusal("parcel_not_found", code=code.text)
+    return parcel
+
+
+def ship_from(node: Node) -> ShipFrom:
+    region = node.province + (node.city if node.city and node.city != node.province else "")
+    return ShipFrom(node_name=node.name, address=f"{region} {node.code}".strip())
+
+
+def ship_to(f: Fulfilment) -> Address:
+    to, order = f.order.ship_to or {}, f.order
+    return Address(name=to.get("name") or order.customer_name, phone=to.get("phone") or order.customer_phone,
+                   province=to.get("province", ""), city=to.get("city", ""), district=to.get("district", ""),
+                   line1=to.get("line1", ""), postal_code=to.get("postal_code", ""))
+
+
+def parcel_count(f: Fulfilment) -> int:
+    """Parcels of the fulfilment as far as known: the labelled ones, and one
+    more while units are left to pack (a first box of two says 1 of 2)."""
+    labelled = sum(1 for p in f.parcels if p.status != ParcelStatus.open)
+    more = 1 if f.status == FulfilmentStatus.picked and remaining(f) else 0
+    return max(labelled + more, 1)
+
+
+def label_data(parcel: Parcel) -> LabelData:
+    """The shipping label of a labelled parcel."""
+    f = parcel.fulfilment
+    carrier = CARRIERS[parcel.carrier]
+    return LabelData(
+        carrier_name=carrier.name, service=carrier.service, tracking_number=parcel.tracking_number,
+        tracking_url=carrier.tracking_url(parcel.tracking_number), sscc=parcel.sscc,
+        ship_from=ship_from(f.node), ship_to=ship_to(f), order_ref=f.order.external_id, fulfilment_ref=f.ref,
+        parcel_no=parcel.number, parcel_count=max(parcel_count(f), parcel.number), weight_g=parcel.weight_g or 0,
+        same_city=f.delivery.value == "same_city")
+
+
+def packing_slip_data(parcel: Parcel) -> PackingSlipData:
+    """What is in one parcel, to put in the box."""
+    f = parcel.fulfilment
+    return PackingSlipData(
+        fulfilment_ref=f.ref, order_ref=f.order.external_id, ship_to=ship_to(f), node_name=f.node.name,
+        lines=tuple(PackingSlipLine(item.sku.code, item.sku.name, item.quantity) for item in parcel.items))
+
+
+def labelled_on(session: Session, node: Node, start, end) -> list[Parcel]:
+    """Parcels of this node labelled between two instants, oldest first."""
+    return list(session.scalars(
+        select(Parcel).join(Fulfilment, Fulfilment.id == Parcel.fulfilment_id)
+        .where(Fulfilment.node_id == node.id, Parcel.packed_at >= start, Parcel.packed_at < end,
+               Parcel.tracking_number.is_not(None))
+        .order_by(Parcel.packed_at, Parcel.id)))

@@ -4,14 +4,21 @@ Each accepted scan ships the parcel; the fulfilment's last parcel ships the
 fulfilment, which consumes its reservations and lowers on-hand stock in the
 bins it was picked from, all in one transaction. A parcel of a cancelled
 order is intercepted (拦截) here: refused, with the alarm, so it stays.
+
+The dock screens call `scan`, which records the handheld's scan id
+(`ScanRecord`, work "ship"): the same scan sent twice counts once, and the
+same parcel scanned again onto the handover it is already on is not news.
+`manifest_data` is the handover as `printing` lays it out.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.barcodes import read_scan
-from app.fulfilment import events, orders, reserve
+from app.fulfilment import clock, events, orders, reserve
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
 from app.models import (
@@ -24,9 +31,11 @@ from app.models import (
     Parcel,
     ParcelStatus,
     PickLine,
+    ScanRecord,
     User,
     utcnow,
 )
+from printing.data import ManifestData, ManifestParcel
 
 
 def open_handover(session: Session, node: Node, carrier_code: str, user: User) -> Handover:
@@ -111,3 +120,91 @@ def close_handover(session: Session, handover: Handover, user: User) -> Handover
                   data={"handover": handover.ref, "parcels": len(handover.parcels), "by": user.code})
     return handover
 
+
+
+# --- the dock: scans with their ids -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Shipped:
+    """What an accepted dock scan did. `what`: shipped, repeat (the same scan
+    id again), again (the parcel is already on this handover)."""
+
+    what: str
+    parcel_id: int | None = None
+
+    @property
+    def counted(self) -> bool:
+        return self.what == "shipped"
+
+
+def handover_at(session: Session, node: Node, ref: str, lock: bool = False) -> Handover:
+    query = select(Handover).where(Handover.ref == ref, Handover.node_id == node.id)
+    if lock:
+        query = query.with_for_update()
+    handover = session.scalar(query)
+    if handover is None:
+        raise Refusal("handover_not_found", handover=ref)
+    return handover
+
+
+def open_handovers(session: Session, node: Node) -> dict[str, Handover]:
+    """carrier code -> its open handover at this node."""
+    return {h.carrier: h for h in session.scalars(select(Handover).where(
+        Handover.node_id == node.id, Handover.status == HandoverStatus.open))}
+
+
+def waiting(session: Session, node: Node) -> dict[str, int]:
+    """carrier code -> labelled parcels at this node not yet scanned out."""
+    rows = session.execute(
+        select(Parcel.carrier, func.count()).join(Fulfilment, Fulfilment.id == Parcel.fulfilment_id)
+        .where(Fulfilment.node_id == node.id, Parcel.status == ParcelStatus.packed,
+               Fulfilment.status.in_((FulfilmentStatus.picked, FulfilmentStatus.packed)))
+        .group_by(Parcel.carrier)).all()
+    return {carrier: n for carrier, n in rows}
+
+
+def scanned(session: Session, handover: Handover) -> int:
+    return session.scalar(select(func.count()).select_from(Parcel).where(Parcel.handover_id == handover.id)) or 0
+
+
+def recent(session: Session, handover: Handover, limit: int = 5) -> list[Parcel]:
+    """The last parcels scanned onto the handover, newest first."""
+    return list(session.scalars(select(Parcel).where(Parcel.handover_id == handover.id)
+                                .order_by(Parcel.shipped_at.desc(), Parcel.id.desc()).limit(limit)))
+
+
+def scan(session: Session, user: User, scan_id: str, node: Node, ref: str, code: str) -> Shipped:
+    """One parcel scanned onto handover `ref` (see `scan_parcel`).
+    Refusals: ship_handover_closed, ship_unknown_parcel, ship_other_node,
+    ship_intercepted, ship_already_shipped (on another handover),
+    ship_not_packed, ship_other_carrier, scan_unreadable."""
+    if session.scalar(select(ScanRecord.id).where(ScanRecord.scan_id == scan_id)) is not None:
+        return Shipped("repeat")
+    handover = handover_at(session, node, ref, lock=True)
+    if not read_scan(code).text:
+        raise Refusal("scan_unreadable")
+    try:
+        parcel = scan_parcel(session, handover, code, user)
+    except Refusal as refusal:
+        again = find_parcel(session, code) if refusal.key == "ship_already_shipped" else None
+        if again is not None and again.handover_id == handover.id:
+            return Shipped("again", parcel_id=again.id)
+        raise
+    session.add(ScanRecord(scan_id=scan_id, user_id=user.id, work="ship", action="parcel",
+                           code=parcel.tracking_number))
+    session.flush()
+    return Shipped("shipped", parcel_id=parcel.id)
+
+
+def manifest_data(session: Session, handover: Handover) -> ManifestData:
+    """The handover as the courier signs for it."""
+    parcels = session.scalars(select(Parcel).where(Parcel.handover_id == handover.id)
+                              .options(selectinload(Parcel.fulfilment))
+                              .order_by(Parcel.shipped_at, Parcel.id)).all()
+
+    def local(at):
+        return at.astimezone(clock.zone()).replace(tzinfo=None) if at is not None else None
+    return ManifestData(
+        handover_ref=handover.ref, carrier_name=CARRIERS[handover.carrier].name, node_name=handover.node.name,
+        opened_at=local(handover.opened_at), closed_at=local(handover.closed_at),
+        parcels=tuple(ManifestParcel(p.tracking_number, p.sscc, p.fulfilment.ref, p.weight_g or 0) for p in parcels))
