@@ -169,6 +169,9 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                         "照片超过 {limit_mb} MB,请降低分辨率重新拍摄。"),
     "photo_not_image": (422, "That file is not a photo (JPEG, PNG, WebP or HEIC). Take the photo again.",
                         "该文件不是照片(JPEG、PNG、WebP 或 HEIC),请重新拍照。"),
+    # The lead's dashboard (班组长看板)
+    "redispatch_reason_needed": (422, "Say why {fulfilment} moves to another node.",
+                                 "请填写履约单 {fulfilment} 改派的原因。"),
 }
 
 # Refusals whose API `code` is a contract code rather than their own name.
