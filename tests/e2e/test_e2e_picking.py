@@ -4,6 +4,7 @@ meet a wrong scan, declare a short pick, finish; then the order API shows
 where the missing unit went."""
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -48,7 +49,7 @@ def load_floor(app) -> str:
         body = support.order_body(external_id, lines, promised_by=promised)
         with db.transaction() as s:
             channel = s.scalar(select(Channel).where(Channel.name == "shop"))
-            intake.submit(s, channel, __import__("json").dumps(body).encode())
+            intake.submit(s, channel, json.dumps(body).encode())
     return token
 
 
@@ -161,3 +162,23 @@ def test_the_picker_reloads_mid_line_and_carries_on(live_app, phone):
         expect(page.locator("#screen")).to_have_attribute("data-step", "quantity")
         expect(page.locator("#screen")).to_contain_text("1 / 2")
         expect(scan).to_be_focused()
+
+
+def test_the_home_screen_counts_new_orders_as_they_arrive(live_app, phone):
+    token = load_floor(live_app)
+    with LiveServer(live_app) as server:
+        page = phone
+        scan = page.get_by_label("Scan", exact=True)
+        page.goto(server.url + "/login")
+        scan.press_sequentially("P2")
+        scan.press("Enter")
+        page.get_by_label("PIN").fill("2222")
+        page.get_by_label("PIN").press("Enter")
+        waiting = page.locator("#waiting")
+        expect(waiting).to_have_text(re.compile(r"^\s*2\s*orders waiting\s*$"))
+        # An order arrives through the API; the websocket pushes the new count.
+        body = support.order_body("E2E-3", [("SKU-A", 1)], promised_by="2026-11-25T20:00:00+08:00")
+        answer = page.request.post(server.url + "/api/v1/orders", data=body,
+                                   headers={"Authorization": f"Bearer {token}"})
+        assert answer.status == 201
+        expect(waiting).to_have_text(re.compile(r"^\s*3\s*orders waiting\s*$"))
