@@ -22,7 +22,8 @@ What one run does, per backend (SQLite, then PostgreSQL):
 4. Measures the floor: the same conditional stock updates
    (`UPDATE stock SET reserved = reserved + q WHERE id = ? AND on_hand - reserved >= q`)
    for the same orders' lines, one committed transaction per order, from as many
-   connections as there are clients, through the bare DB-API driver.
+   connections as there are clients, through the bare DB-API driver. It runs
+   after the checks: the units it reserves have no reservation rows.
 5. Prints the figures and appends them, with the machine and the command, to
    docs/benchmarks.md.
 
