@@ -77,36 +77,50 @@ def order_body(external_id: str, lines: Iterable[tuple[str, int] | dict[str, Any
 
 # --- master data through the domain functions (fast, one transaction each) ----
 
+def _put_nodes(s: Session, nodes: dict[str, dict[str, Any]]) -> None:
+    for code, fields in nodes.items():
+        masterdata.put_node(s, code, masterdata.NodeBody(**node_body(name=code, **fields)))
+
+
+def _put_skus(s: Session, codes: Iterable[str]) -> None:
+    for code in codes:
+        masterdata.put_sku(s, code, masterdata.SkuBody(name=f"商品 {code}"))
+
+
+def _count(s: Session, node_code: str, counts: dict[str, int], location: str | None = None) -> dict[str, Any]:
+    items = [masterdata.StockItem(location=location or f"A-01-{i + 1:02d}-1", sku=sku, on_hand=units)
+             for i, (sku, units) in enumerate(sorted(counts.items()))]
+    node = s.scalar(select(Node).where(Node.code == node_code))
+    return masterdata.count_stock(s, node, masterdata.StockBody(items=items))
+
+
 def add_nodes(db: Database, nodes: dict[str, dict[str, Any]]) -> None:
     with db.transaction() as s:
-        for code, fields in nodes.items():
-            masterdata.put_node(s, code, masterdata.NodeBody(**node_body(name=code, **fields)))
+        _put_nodes(s, nodes)
 
 
 def add_skus(db: Database, codes: Iterable[str]) -> None:
     with db.transaction() as s:
-        for code in codes:
-            masterdata.put_sku(s, code, masterdata.SkuBody(name=f"商品 {code}"))
+        _put_skus(s, codes)
 
 
 def count(db: Database, node_code: str, counts: dict[str, int], location: str | None = None) -> dict[str, Any]:
     """Set stock at a node as a cycle count would: one bin per SKU."""
-    items = [masterdata.StockItem(location=location or f"A-01-{i + 1:02d}-1", sku=sku, on_hand=units)
-             for i, (sku, units) in enumerate(sorted(counts.items()))]
     with db.transaction() as s:
-        node = s.scalar(select(Node).where(Node.code == node_code))
-        return masterdata.count_stock(s, node, masterdata.StockBody(items=items))
+        return _count(s, node_code, counts, location)
 
 
 def world(db: Database, stock: dict[str, dict[str, int]], *, nodes: dict[str, dict[str, Any]] | None = None,
           skus: Iterable[str] = ()) -> None:
-    """Nodes (default: the real places named in `stock`), SKUs and counts."""
+    """Nodes (default: the real places named in `stock`), SKUs and counts,
+    in one transaction."""
     nodes = nodes if nodes is not None else {code: PLACES[code] for code in stock}
-    add_nodes(db, nodes)
-    add_skus(db, sorted(set(skus) | {sku for counts in stock.values() for sku in counts}))
-    for code, counts in stock.items():
-        if counts:
-            count(db, code, counts)
+    with db.transaction() as s:
+        _put_nodes(s, nodes)
+        _put_skus(s, sorted(set(skus) | {sku for counts in stock.values() for sku in counts}))
+        for code, counts in stock.items():
+            if counts:
+                _count(s, code, counts)
 
 
 # --- reading state ------------------------------------------------------------------
