@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.barcodes import gtin_problem
 from app.fulfilment import dispatch, events
 from app.fulfilment.errors import Refusal
-from app.fulfilment.intake import field_errors, invalid
+from app.fulfilment.intake import field_errors, invalid, nul_fields
 from app.fulfilment.redispatch import redispatch
 from app.models import (
     Barcode,
@@ -69,7 +69,7 @@ class StockItem(_Strict):
     location: Code
     sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     on_hand: Annotated[StrictInt, Field(ge=0, le=100_000_000)]
-    walk_seq: Annotated[StrictInt, Field(ge=0)] | None = None
+    walk_seq: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)] | None = None
 
 
 class StockBody(_Strict):
@@ -78,6 +78,8 @@ class StockBody(_Strict):
 
 def validate(model: type[BaseModel], data: Any, strict: bool = True) -> Any:
     """Pydantic's verdict as the contract's invalid_request (field paths)."""
+    if nul := nul_fields(data):
+        raise invalid(nul)
     try:
         return model.model_validate(data, strict=strict)
     except ValidationError as e:

@@ -8,6 +8,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -32,6 +33,18 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32,
                                          pattern=r"^\+?[0-9][0-9 \-]*$")]
 Coordinate = StrictFloat | StrictInt
+
+
+def _storable(value: dt.datetime) -> dt.datetime:
+    """Kept in UTC: a time that would leave years 1-9999 there is refused."""
+    try:
+        value.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_storable)]
 
 
 class _Strict(BaseModel):
@@ -60,17 +73,17 @@ class ShipTo(_Strict):
 class Line(_Strict):
     sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     quantity: Annotated[StrictInt, Field(ge=1, le=MAX_QUANTITY)]
-    presale_release_at: AwareDatetime | None = None
+    presale_release_at: Moment | None = None
 
 
 class OrderRequest(_Strict):
     external_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128,
                                                   pattern=r"^[\x21-\x7e]+$")]
-    placed_at: AwareDatetime | None = None
+    placed_at: Moment | None = None
     customer: Customer
     ship_to: ShipTo
     delivery: Literal["express", "same_city"]
-    promised_by: AwareDatetime | None = None
+    promised_by: Moment | None = None
     lines: Annotated[list[Line], Field(min_length=1, max_length=MAX_LINES)]
 
 
@@ -107,6 +120,19 @@ def field_errors(error: ValidationError, data: Any) -> list[tuple[str, str]]:
     return errs
 
 
+def nul_fields(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[str, str]]:
+    """Text holding a NUL character, which PostgreSQL cannot store."""
+    if isinstance(data, str):
+        return [(json_path(path), "contains a NUL character")] if "\x00" in data else []
+    found: list[tuple[str, str]] = []
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        if isinstance(key, str) and "\x00" in key:
+            found.append((json_path(path + (key,)), "contains a NUL character"))
+        found += nul_fields(value, path + (key,))
+    return found
+
+
 def invalid(errors: list[tuple[str, str]]) -> Refusal:
     fields = list(dict.fromkeys(field for field, _ in errors))
     summary = "; ".join(f"{field}: {message}" for field, message in errors[:5])
@@ -122,6 +148,10 @@ def parse(raw: bytes) -> tuple[OrderRequest, dict[str, Any]]:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid([("$", f"not valid JSON ({e})")]) from None
+    except RecursionError:
+        raise invalid([("$", "nested too deeply")]) from None
+    if nul := nul_fields(body):
+        raise invalid(nul)
     try:
         return OrderRequest.model_validate_json(raw), body
     except ValidationError as e:

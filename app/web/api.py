@@ -55,6 +55,8 @@ def _json_object() -> dict[str, Any]:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid([("$", f"not valid JSON ({e})")]) from None
+    except RecursionError:
+        raise invalid([("$", "nested too deeply")]) from None
     if not isinstance(data, dict):
         raise invalid([("$", "expected a JSON object")])
     return data
@@ -160,7 +162,8 @@ def _add_delivery(session: Session, order: Order, docs: list[dict[str, Any]]) ->
 
 
 def _order_for_channel(session: Session, external_id: str) -> Order:
-    order = intake.find_order(session, g.channel, external_id)
+    # A NUL cannot be in any external_id (and PostgreSQL refuses to compare it).
+    order = intake.find_order(session, g.channel, external_id) if "\x00" not in external_id else None
     if order is None:
         raise Refusal("not_found", what="order", details={"external_id": external_id})
     return order
@@ -272,6 +275,7 @@ def put_sku(sku: str):
 @bp.put("/nodes/<code>/stock")
 def put_stock(code: str):
     _require_admin()
+    masterdata.check_code(code, "code")
     body = masterdata.validate(masterdata.StockBody, _json_object())
 
     def work(session: Session):
