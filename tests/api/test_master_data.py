@@ -69,7 +69,8 @@ def test_a_new_node_is_201_and_a_replaced_one_200(client, admin_headers, db):
     ({"lat": "north"}, ["lat"]),
     ({"same_city_radius_km": -3, "city": ""}, ["city", "same_city_radius_km"]),
     ({"name": None}, ["name"]),
-], ids=["kind", "negative capacity", "fractional capacity", "lat", "radius and city", "name"])
+    ({"name": "浦东\u0000仓"}, ["name"]),
+], ids=["kind", "negative capacity", "fractional capacity", "lat", "radius and city", "name", "NUL in name"])
 def test_an_invalid_node_is_422_naming_the_fields(client, admin_headers, stocked, caplog, change, fields):
     with refused(stocked, caplog):
         r = client.put(NODE, json=node_body(**change), headers=admin_headers)
@@ -127,6 +128,19 @@ def test_a_barcode_another_sku_has_is_409(client, admin_headers, stocked, caplog
                       headers=admin_headers).status_code == 200
 
 
+def test_a_barcode_with_a_nul_is_422(client, admin_headers, stocked, caplog):
+    with refused(stocked, caplog):
+        r = client.put(SKU, json={"name": "x", "barcodes": [GTIN, "A\u0000"]}, headers=admin_headers)
+    assert error(r, 422, "invalid_request")["fields"] == ["barcodes[1]"]
+
+
+def test_master_data_nested_too_deeply_is_422(client, admin_headers, stocked, caplog):
+    with refused(stocked, caplog):
+        r = client.put(SKU, data="[" * 100_000 + "]" * 100_000,
+                       headers={**admin_headers, "Content-Type": "application/json"})
+    assert error(r, 422, "invalid_request")["fields"] == ["$"]
+
+
 def test_a_barcode_listed_twice_is_422(client, admin_headers, stocked, caplog):
     with refused(stocked, caplog):
         r = client.put(SKU, json={"name": "x", "barcodes": [GTIN, GTIN]}, headers=admin_headers)
@@ -160,6 +174,13 @@ def test_a_count_of_an_unknown_sku_is_422_and_of_an_unknown_node_404(client, adm
     with refused(stocked, caplog):
         r = client.put("/api/v1/nodes/SH-PD/stock", json=stock(("A-1", "SKU-0001", -1)), headers=admin_headers)
     assert error(r, 422, "invalid_request")["fields"] == ["items[0].on_hand"]
+    too_far = {"items": [{"location": "A-1", "sku": "SKU-0001", "on_hand": 1, "walk_seq": 2**31}]}
+    with refused(stocked, caplog):
+        r = client.put("/api/v1/nodes/SH-PD/stock", json=too_far, headers=admin_headers)
+    assert error(r, 422, "invalid_request")["fields"] == ["items[0].walk_seq"]
+    with refused(stocked, caplog):
+        r = client.put("/api/v1/nodes/SH%00PD/stock", json=stock(("A-1", "SKU-0001", 1)), headers=admin_headers)
+    assert error(r, 422, "invalid_request")["fields"] == ["code"]
 
 
 def test_a_count_below_what_is_reserved_moves_the_difference_to_another_node(client, headers, admin_headers,

@@ -116,6 +116,11 @@ INVALID = {
     "naive presale time": (lambda b: b["lines"][0].update(presale_release_at="2026-12-01T00:00:00"),
                            ["lines[0].presale_release_at"]),
     "missing external_id": (lambda b: b.pop("external_id"), ["external_id"]),
+    "a NUL in a name": (lambda b: b["customer"].update(name="王\u0000"), ["customer.name"]),
+    "a NUL in a sku": (lambda b: b["lines"][1].update(sku="SKU-0002\u0000"), ["lines[1].sku"]),
+    "a time past year 9999 in UTC": (lambda b: b.update(placed_at="9999-12-31T23:59:59-12:00"), ["placed_at"]),
+    "a time before year 1 in UTC": (lambda b: b["lines"][0].update(presale_release_at="0001-01-01T00:00:00+14:00"),
+                                    ["lines[0].presale_release_at"]),
     "two problems at once": (lambda b: [b["lines"][2].update(quantity=0), b["ship_to"].pop("city")],
                              ["ship_to.city", "lines[2].quantity"]),
 }
@@ -130,8 +135,9 @@ def test_an_invalid_order_is_422_naming_each_bad_field_by_json_path(client, head
     assert sorted(details["fields"]) == sorted(fields)
 
 
-@pytest.mark.parametrize("raw", [b'{"external_id": "X", "lines": [', b"\xff\xfe{}", b"", b"[1, 2]", b"null"],
-                         ids=["truncated", "not utf-8", "empty", "an array", "null"])
+@pytest.mark.parametrize("raw", [b'{"external_id": "X", "lines": [', b"\xff\xfe{}", b"", b"[1, 2]", b"null",
+                                 b"[" * 100_000 + b"]" * 100_000],
+                         ids=["truncated", "not utf-8", "empty", "an array", "null", "nested too deeply"])
 def test_a_body_that_is_not_a_json_object_is_422_invalid_request(client, headers, stocked, caplog, raw):
     with refused(stocked, caplog):
         r = client.post(ORDERS, data=raw, headers={**headers, "Content-Type": "application/json"})
@@ -171,6 +177,13 @@ def test_another_channels_order_is_404_exactly_as_if_it_did_not_exist(client, he
         assert error(absent, 404, "not_found") == {"external_id": "NO-SUCH-ORDER"}
         assert theirs.get_json()["error"]["message"] == absent.get_json()["error"]["message"]
     assert client.get(f"{ORDERS}/MINE-ONLY", headers=headers).status_code == 200
+
+
+def test_an_external_id_no_order_can_have_is_404(client, headers, stocked, caplog):
+    for path in ("%00", "%00/cancel", "%00/receipt"):
+        with refused(stocked, caplog):
+            r = (client.get if "/" not in path else client.post)(f"{ORDERS}/{path}", headers=headers)
+        error(r, 404, "not_found")
 
 
 def test_a_2_mib_body_is_413_too_large(client, headers, stocked, caplog):
