@@ -57,12 +57,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # The handheld screens: badge login, Chinese and English, htmx, websockets.
     from app.web import auth
     from app.web.handheld import pick as pick_screens
+    from app.web.handheld import pack as pack_screens
+    from app.web.handheld import ship as ship_screens
     babel.init_app(app, default_locale="zh_CN", locale_selector=auth.locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     sock.init_app(app)
     htmx.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pick_screens.bp)
+    app.register_blueprint(pack_screens.bp)
+    app.register_blueprint(ship_screens.bp)
 
     from app.cli import register
     register(app)
