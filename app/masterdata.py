@@ -229,7 +229,8 @@ def _resolve_shortages(session: Session, node: Node, stock: dict[int, Stock], sh
                 break
             take = min(short, held)
             redispatch(session, f, {sku_id: take}, reason="stock_count_short")
-            moved.append(f.ref)
+            if f.ref not in moved:
+                moved.append(f.ref)
             short -= take
         if short > 0:
             stock[sku_id].short_since = stock[sku_id].short_since or utcnow()

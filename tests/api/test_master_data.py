@@ -221,6 +221,29 @@ def test_a_count_below_what_is_reserved_with_nowhere_else_to_go_waits_for_stock(
     check_invariants(stocked)
 
 
+def test_a_count_short_of_two_skus_moves_each_fulfilments_units_once(client, headers, admin_headers, db):
+    world(db, {"SH-PD": {"A": 5, "B": 5}, "SH-JD": {"A": 1}, "HZ-XS": {"B": 5}})
+    for ext in ("O-1", "O-2"):
+        client.post("/api/v1/orders", json=order_body(ext, [("A", 2), ("B", 2)]), headers=headers)
+    r = client.put("/api/v1/nodes/SH-PD/stock", json=stock(("A-01-01-1", "A", 1), ("A-01-02-1", "B", 0)),
+                   headers=admin_headers)
+    assert r.get_json()["shortages"] == {"A": 3, "B": 4}
+    assert r.get_json()["redispatched"] == ["F-000002-1", "F-000001-1"]  # newest first, each once
+
+    def where(ext):
+        doc = client.get(f"/api/v1/orders/{ext}", headers=headers).get_json()
+        return sorted((f["node"] or "-", f["status"], tuple((line["sku"], line["quantity"]) for line in f["lines"]))
+                      for f in doc["fulfilments"])
+
+    assert where("O-1") == [("-", "awaiting_stock", (("A", 1),)), ("HZ-XS", "reserved", (("B", 2),)),
+                            ("SH-PD", "reserved", (("A", 1),))]
+    assert where("O-2") == [("-", "awaiting_stock", (("A", 1),)), ("HZ-XS", "reserved", (("B", 2),)),
+                            ("SH-JD", "reserved", (("A", 1),)), ("SH-PD", "redispatched", ())]
+    assert stock_of(db, "SH-PD", "A") == (1, 1) and stock_of(db, "SH-PD", "B") == (0, 0)
+    check_not_oversold(db)
+    check_invariants(db)
+
+
 def test_stock_that_arrives_later_dispatches_the_orders_waiting_for_it_oldest_first(client, headers,
                                                                                     admin_headers, stocked):
     for ext in ("W-1", "W-2"):
