@@ -67,6 +67,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pick_screens.bp)
     app.register_blueprint(pack_screens.bp)
     app.register_blueprint(ship_screens.bp)
+    # Same-city riders and the leads' SLA report.
+    from app.web import reports, rider
+    app.register_blueprint(rider.bp)
+    app.register_blueprint(reports.bp)
 
     from app.cli import register
     register(app)

@@ -53,7 +53,6 @@ from sqlalchemy.orm import Session, aliased
 
 from app.db import Database
 from app.fulfilment import clock, events
-from app.fulfilment.errors import Refusal
 from app.fulfilment.intake import invalid
 from app.models import Channel, Event, Fulfilment, Order, Webhook, WebhookDelivery, utcnow
 

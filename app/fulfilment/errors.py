@@ -158,7 +158,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "delivery_code_format": (422, "Type the 4-digit code the customer received.",
                              "请输入顾客收到的 4 位取件码。"),
     "delivery_code_wrong": (422, "Wrong code for parcel {tracking}. Ask the customer to read the code from their "
-                                 "message again; {left} tries left.",
+                                 "message again (tries left: {left}).",
                             "包裹 {tracking} 的取件码错误。请顾客重新核对短信中的取件码;还可尝试 {left} 次。"),
     "delivery_code_locked": (409, "{limit} wrong codes for parcel {tracking}: codes are locked. Take a photo of the "
                                   "handover, or call your lead.",

@@ -84,10 +84,11 @@ def _bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 
 def report(session: Session, start: dt.date, end: dt.date, nodes: list[str] | None = None,
-           by_day: bool = True) -> list[Row]:
+           by_day: bool = True, by_node: bool = True) -> list[Row]:
     """Rows for each (business day, node) with anything shipped or a stage
     ended in [start, end], sorted by day then node; with `by_day` False one
-    row per node over the whole range."""
+    row per node over the whole range; with `by_node` False the nodes
+    (those in `nodes`, or all) together, as node "*"."""
     low, high = _bounds(start, end)
     codes = dict(session.execute(select(Node.id, Node.code)).all())
     wanted = set(nodes) if nodes else None
@@ -97,9 +98,9 @@ def report(session: Session, start: dt.date, end: dt.date, nodes: list[str] | No
         code = codes.get(node_id)
         if code is None or (wanted is not None and code not in wanted):
             return None
-        key = (day if by_day else None, code)
+        key = (day if by_day else None, code if by_node else "*")
         if key not in rows:
-            rows[key] = Row(key[0], code)
+            rows[key] = Row(*key)
         return rows[key]
 
     for node_id, shipped_at, promised_by in session.execute(
