@@ -24,16 +24,17 @@ def floor(db):
         for sku, code in GTIN.items():
             s.add(Barcode(code=code, sku_id=s.scalar(select(Sku.id).where(Sku.code == sku))))
         nodes = {n.code: n.id for n in s.scalars(select(Node))}
-        for code, name, role, node in USERS:
+        for code, name, role, node, language in USERS:
             # PIN 1234, hashed cheaply once: scrypt per user would dominate the run.
-            s.add(User(code=code, name=name, role=Role(role), node_id=nodes[node], pin_hash=PIN_HASH))
+            s.add(User(code=code, name=name, role=Role(role), node_id=nodes[node], pin_hash=PIN_HASH,
+                       language=language))
     return db
 
 
 PIN_HASH = generate_password_hash("1234", "pbkdf2:sha256:1000")
-USERS = [("K001", "打包员", "packer", "SH-PD"), ("D001", "出库员", "dock", "SH-PD"),
-         ("K002", "门店打包", "packer", "SH-STORE"), ("R001", "骑手小李", "rider", "SH-STORE"),
-         ("R002", "骑手小张", "rider", "SH-STORE"), ("L001", "组长", "lead", "SH-STORE")]
+USERS = [("K001", "打包员", "packer", "SH-PD", "zh"), ("D001", "出库员", "dock", "SH-PD", "zh"),
+         ("K002", "门店打包", "packer", "SH-STORE", "zh"), ("R001", "骑手小李", "rider", "SH-STORE", "zh"),
+         ("R002", "Rider Sam", "rider", "SH-STORE", "en"), ("L001", "组长", "lead", "SH-STORE", "zh")]
 
 
 @pytest.fixture

@@ -156,3 +156,35 @@ def test_the_report_endpoints_answer_json_and_csv_to_an_admin_only(dataset, clie
                  "invalid_request")["fields"] == ["from"]
     assert error(client.get("/api/v1/reports/sla?from=2026-11-26&to=2026-11-25", headers=admin_headers), 422,
                  "invalid_request")["fields"] == ["to"]
+
+
+def test_the_report_page_draws_the_charts_for_a_lead_and_exports_csv(dataset, client):
+    from werkzeug.security import generate_password_hash
+
+    from app.models import Role, User
+    with dataset.transaction() as s:
+        node = s.scalar(select(Node).where(Node.code == "SH-PD"))
+        for code, role in (("L9", Role.lead), ("P9", Role.picker)):
+            s.add(User(code=code, name=code, role=role, node_id=node.id, language="en",
+                       pin_hash=generate_password_hash("1234", "pbkdf2:sha256:1000")))
+    assert client.post("/login/pin", data={"badge": "P9", "pin": "1234"}).status_code == 302
+    assert client.get("/reports/sla").status_code == 403
+    client.post("/logout")
+    assert client.post("/login/pin", data={"badge": "L9", "pin": "1234"}).status_code == 302
+
+    page = client.get("/reports/sla?from=2026-11-25&to=2026-11-26")  # the lead's node by default
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count("<svg") == 2 and 'class="on_time"' in html and 'class="late"' in html
+    assert 'data-kpi="shipped">3<' in html and 'data-kpi="on_time_rate">50.0 %<' in html
+    assert "10 min / 18 min" in html  # reserved: median 600 s, p90 1080 s
+    assert html.count("<tr class=") == 2  # SH-PD on the 25th and the 26th
+    everyone = client.get("/reports/sla?from=2026-11-25&to=2026-11-26&node=").get_data(as_text=True)
+    assert 'data-kpi="shipped">4<' in everyone and everyone.count("<tr class=") == 4
+    bad = client.get("/reports/sla?from=2026-11-26&to=2026-11-01")
+    assert bad.status_code == 422 and 'data-refusal="invalid_request"' in bad.get_data(as_text=True)
+
+    csv = client.get("/reports/sla.csv?from=2026-11-25&to=2026-11-26&node=SH-JD")
+    assert csv.mimetype == "text/csv" and "SH-JD" in csv.headers["Content-Disposition"]
+    assert [line.split(",")[:3] for line in csv.get_data(as_text=True).splitlines()[1:]] == [
+        ["2026-11-25", "SH-JD", "0"], ["2026-11-26", "SH-JD", "1"]]
