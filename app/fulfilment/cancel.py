@@ -13,6 +13,7 @@ from app.models import FulfilmentStatus, Order, ParcelStatus, utcnow
 
 def cancel(session: Session, order: Order, reason: str = "channel_request") -> bool:
     """Returns True if anything changed; repeating a cancel is a no-op."""
+    orders.lock(session, order)
     live = orders.live_fulfilments(order)
     unshipped = [f for f in live if f.status in orders.NOT_YET_SHIPPED]
     if not unshipped:

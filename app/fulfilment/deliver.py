@@ -15,6 +15,7 @@ RECEIVABLE = {FulfilmentStatus.shipped, FulfilmentStatus.delivered}
 
 def confirm_receipt(session: Session, order: Order) -> bool:
     """Every live fulfilment becomes completed. Returns False on a repeat."""
+    orders.lock(session, order)
     live = orders.live_fulfilments(order)
     if not live:
         raise Refusal("order_cancelled")

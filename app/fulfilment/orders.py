@@ -1,10 +1,24 @@
 """An order's status follows from its fulfilments'."""
 from __future__ import annotations
 
-from app.models import FulfilmentStatus as F, Order, OrderStatus, utcnow
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Fulfilment, FulfilmentStatus as F, Order, OrderStatus, utcnow
 
 SHIPPED_OR_LATER = {F.shipped, F.delivered, F.completed}
 NOT_YET_SHIPPED = {F.awaiting_stock, F.awaiting_release, F.reserved, F.picking, F.picked, F.packed}
+
+
+def lock(session: Session, order: Order) -> None:
+    """Hold the order and its fulfilments until commit, read afresh: a second
+    cancel or receipt of the same order waits here, then sees what the first
+    did. (On SQLite the write transaction already runs alone.)"""
+    session.scalars(select(Order).where(Order.id == order.id).with_for_update()
+                    .execution_options(populate_existing=True)).all()
+    session.scalars(select(Fulfilment).where(Fulfilment.order_id == order.id).order_by(Fulfilment.id)
+                    .with_for_update().execution_options(populate_existing=True)).all()
+    session.expire(order, ["fulfilments"])
 
 
 def live_fulfilments(order: Order):

@@ -71,8 +71,20 @@ def book_capacity(session: Session, node_ids: Iterable[int], day: dt.date) -> bo
     return len(changed) == len(node_ids)
 
 
-def _open(line: FulfilmentLine) -> list[Reservation]:
-    return [r for r in line.reservations if r.state == ReservationState.open]
+def _open_holds(session: Session, lines: Iterable[FulfilmentLine]) -> dict[int, list[Reservation]]:
+    """The open reservations of `lines` by line id, locked and read afresh: a
+    hold that a concurrent transaction has just closed is not given back twice."""
+    session.flush()
+    ids = [line.id for line in lines]
+    held: dict[int, list[Reservation]] = defaultdict(list)
+    if ids:
+        for r in session.scalars(
+            select(Reservation).where(Reservation.fulfilment_line_id.in_(ids),
+                                      Reservation.state == ReservationState.open)
+            .order_by(Reservation.id).with_for_update().execution_options(populate_existing=True)
+        ):
+            held[r.fulfilment_line_id].append(r)
+    return held
 
 
 def _lower_reserved(session: Session, by_stock: Mapping[int, int], consume: bool = False) -> None:
@@ -91,7 +103,7 @@ def release_quantity(session: Session, line: FulfilmentLine, quantity: int) -> i
     left = quantity
     by_stock: dict[int, int] = defaultdict(int)
     now = utcnow()
-    for r in sorted(_open(line), key=lambda r: r.id, reverse=True):
+    for r in reversed(_open_holds(session, [line])[line.id]):
         if left <= 0:
             break
         take = min(left, r.quantity)
@@ -110,8 +122,9 @@ def release(session: Session, fulfilment: Fulfilment) -> None:
     """Give back everything held for a fulfilment (cancel, re-dispatch)."""
     by_stock: dict[int, int] = defaultdict(int)
     now = utcnow()
+    held = _open_holds(session, fulfilment.lines)
     for line in fulfilment.lines:
-        for r in _open(line):
+        for r in held[line.id]:
             by_stock[r.stock_id] += r.quantity
             r.state = ReservationState.released
             r.closed_at = now
@@ -125,8 +138,9 @@ def consume(session: Session, fulfilment: Fulfilment, taken_from: Mapping[tuple[
     by_stock: dict[int, int] = defaultdict(int)
     per_sku: dict[int, int] = defaultdict(int)
     now = utcnow()
+    held = _open_holds(session, fulfilment.lines)
     for line in fulfilment.lines:
-        for r in _open(line):
+        for r in held[line.id]:
             by_stock[r.stock_id] += r.quantity
             per_sku[line.sku_id] += r.quantity
             r.state = ReservationState.consumed
