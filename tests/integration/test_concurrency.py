@@ -193,3 +193,47 @@ def test_a_nodes_daily_capacity_is_never_overfilled(app, db, token_for):
     assert waiting == THREADS * 3 - sum(capacity.values())
     check_events(db)
     check_invariants(db)
+
+
+def test_the_same_cancel_sent_eight_times_at_once_releases_the_stock_once(app, db, token_for):
+    # Another order holds units on the same stock rows: a double release would show.
+    world(db, {"SH-PD": {"SKU-A": 10, "SKU-B": 10}})
+    token = token_for("shop")
+    headers = {"Authorization": f"Bearer {token}"}
+    client = app.test_client()
+    for ext in ("KEEP-1", "GONE-1"):
+        assert client.post("/api/v1/orders", json=order_body(ext, [("SKU-A", 3), ("SKU-B", 2)]),
+                           headers=headers).status_code == 201
+
+    def cancel(_):
+        r = app.test_client().post("/api/v1/orders/GONE-1/cancel", headers=headers)
+        return r.status_code, r.get_json()["status"]
+
+    assert run_threads(cancel) == [(200, "cancelled")] * THREADS
+    with db.reading() as s:
+        reserved = dict(s.execute(select(Sku.code, Stock.reserved).join(Stock, Stock.sku_id == Sku.id)).all())
+        types = Counter(s.scalars(select(Event.type).join(Order, Order.id == Event.order_id)
+                                  .where(Order.external_id == "GONE-1")))
+    assert reserved == {"SKU-A": 3, "SKU-B": 2}  # KEEP-1's units, still held
+    assert (types["order.cancelled"], types["fulfilment.cancelled"]) == (1, 1)
+    check_invariants(db)
+
+
+def test_the_same_receipt_sent_eight_times_at_once_completes_the_order_once(app, db, token_for):
+    from support import ship
+    world(db, {"SH-PD": {"SKU-A": 10}, "HZ-XS": {"SKU-B": 10}})
+    token = token_for("shop")
+    headers = {"Authorization": f"Bearer {token}"}
+    app.test_client().post("/api/v1/orders", json=order_body("R-1", [("SKU-A", 1), ("SKU-B", 1)]), headers=headers)
+    ship(db, "R-1")
+
+    def receipt(_):
+        r = app.test_client().post("/api/v1/orders/R-1/receipt", headers=headers)
+        return r.status_code, r.get_json()["status"]
+
+    assert run_threads(receipt) == [(200, "completed")] * THREADS
+    with db.reading() as s:
+        types = Counter(s.scalars(select(Event.type)))
+    assert (types["order.completed"], types["fulfilment.completed"]) == (1, 2)
+    check_invariants(db)
+
