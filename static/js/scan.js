@@ -144,11 +144,34 @@
   var inflight = false;
   var queue = [];
   var carry = "";
+  // A scan sent from the queue or again after a network error: it goes out
+  // as the request's `scan`, and what is being typed stays in the field.
+  var forced = null;
 
   function submitScan(input) {
     var form = input.form;
     if (form.requestSubmit) form.requestSubmit(); else form.submit();
   }
+
+  // A key that lands on no field (the screen was being swapped, or a tap
+  // moved focus) belongs to the scanner: it goes into the scan field.
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.ctrlKey || event.altKey || event.metaKey) return;
+    if (target.closest && target.closest("input, textarea, select, button, a, [contenteditable]")) return;
+    if (document.querySelector(".camera")) return;
+    var input = scanInput();
+    if (!input) return;
+    if (event.key.length === 1) {
+      event.preventDefault();
+      input.value += event.key;
+      input.focus({ preventScroll: true });
+    } else if (event.key === "Enter" || event.key === "Tab") {
+      input.focus({ preventScroll: true });
+      input.dispatchEvent(new KeyboardEvent("keydown", { key: event.key, bubbles: true, cancelable: true }));
+      event.preventDefault();
+    }
+  }, true);
 
   document.addEventListener("keydown", function (event) {
     var input = event.target;
@@ -191,11 +214,19 @@
   document.addEventListener("htmx:configRequest", function (event) {
     var form = event.detail.elt;
     if (!isScan(form)) return;
-    event.detail.parameters.scan_id = idFor(form, valueOf(form));
+    var input = form.querySelector("[data-scan-input]");
+    var value;
+    if (forced !== null) {
+      value = forced;
+      forced = null;
+      if (input) event.detail.parameters.scan = value;
+    } else {
+      value = valueOf(form);
+      if (input) input.value = ""; // the next scan types into a clean field
+    }
+    event.detail.parameters.scan_id = idFor(form, value);
     inflight = true;
     form.classList.add("sending");
-    var input = form.querySelector("[data-scan-input]");
-    if (input) input.value = ""; // the next scan types into a clean field
   });
 
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -205,18 +236,29 @@
     carry = input ? input.value : ""; // typing under way when the answer came
   });
 
+  // The new screen is in: what was being typed goes on in its scan field at
+  // once (htmx would only focus it after settling, and keys would be lost).
+  document.addEventListener("htmx:afterSwap", function () {
+    if (!inflight) return;
+    var input = scanInput();
+    if (input) {
+      if (carry) input.value = carry;
+      input.focus({ preventScroll: true });
+    }
+    carry = "";
+  });
+
+  // Scans go out again only once htmx has wired the new form (after settling).
   function next() {
     inflight = false;
     var input = scanInput();
-    if (input && carry) input.value = carry;
-    carry = "";
     if (!queue.length) return;
     if (!input || !isScan(input.form)) {
       queue = []; // this screen takes no scans: the picker sees why
       feedback(false);
       return;
     }
-    input.value = queue.shift();
+    forced = queue.shift();
     submitScan(input);
   }
 
@@ -255,8 +297,7 @@
     status(form, texts.retrying || "Retrying…");
     setTimeout(function () {
       if (!document.body.contains(form)) return;
-      var input = form.querySelector("[data-scan-input], [data-keypad-input]");
-      if (input) input.value = pending.value;
+      forced = pending.value;
       if (form.requestSubmit) form.requestSubmit(); else htmx.trigger(form, "submit");
     }, 600 * pending.tries);
   }

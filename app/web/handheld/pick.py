@@ -321,12 +321,15 @@ def live(ws) -> None:
     if g.user is None or g.user.node_id is None:
         ws.close()
         return
-    hub, shown, seq = _hub(), None, -1
+    hub, shown = _hub(), None
+    # The seq is read before counting: an order committed while counting wakes
+    # the next wait instead of slipping between the count and the wait.
+    seq = hub.last_seq
     while ws.connected:
         with database().reading() as s:
             count = pick.waiting(s, g.user.node_id)
         if count != shown:
             ws.send(render_template(SCREENS + "_waiting.html", waiting=count))
             shown = count
-        seq = hub.wait(max(seq, hub.last_seq), 25.0)
+        seq = hub.wait(seq, 25.0)
 
