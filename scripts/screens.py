@@ -5,8 +5,10 @@
 Loads the demo (`app.demo`) into a throwaway SQLite database, serves it on a
 free local port, and walks Debian's chromium (Playwright) through login, a
 batch pick with a wrong scan, the keypad, a short pick and the finished list;
-then the lead's board. Codes to scan are read from the database, as a picker
-reads them off the screen.
+then the lead's board; then the pack bench (a wrong item, a box closed early,
+the label, the parcel page, an interception) and the dock (a handover, an
+intercepted parcel, the manifest). Codes to scan are read from the database,
+as a picker reads them off the screen.
 """
 from __future__ import annotations
 
@@ -169,6 +171,198 @@ def lead_board(browser, base: str, app) -> None:
         context.close()
 
 
+# --- packing and the dock -------------------------------------------------------------
+
+PACKER = ("B001", "3333")
+DOCK = ("D001", "4444")
+
+
+def picked_totes(app, badge: str, tote_prefix: str, orders: int) -> list[tuple[str, str]]:
+    """A batch claimed by picker `badge` and picked through the pick domain
+    (the picking screens are shot above); (tote, fulfilment ref) of each
+    fulfilment picked, most units first."""
+    from app.models import Fulfilment, FulfilmentStatus, PickListFulfilment
+
+    db = app.extensions["luyue.db"]
+    with db.reading() as s:
+        node_id, total = s.scalar(select(User.node_id).where(User.code == badge)), demo.demo_order_count(s)
+    while True:  # the walks above took most of the node's orders: top the demo up
+        with db.reading() as s:
+            if pick.waiting(s, node_id) >= orders:
+                break
+        total += 10
+        demo.submit_orders(db, total)
+    with db.transaction() as s:
+        pick.claim_next(s, s.scalar(select(User).where(User.code == badge)), orders)
+    n = 0
+    while True:
+        n += 1
+        with db.transaction() as s:
+            user = s.scalar(select(User).where(User.code == badge))
+            pl = pick.held_by(s, user)
+            if pl is None:
+                break
+            slot = pick.next_tote_slot(pl)
+            if slot is not None:
+                code = f"{tote_prefix}-{slot.slot:02d}"
+            else:
+                line = pick.current_line(pl)
+                code = {PickStep.location: line.location.code,
+                        PickStep.product: line.sku.barcodes[0].code, PickStep.quantity: line.sku.barcodes[0].code,
+                        PickStep.tote: pick.slot_of(pl, line).tote}[line.step]
+            pick.scan(s, user, f"shot-{tote_prefix}-{n:04d}", code)
+    with db.reading() as s:
+        rows = s.execute(select(PickListFulfilment.tote, Fulfilment)
+                         .join(Fulfilment, Fulfilment.id == PickListFulfilment.fulfilment_id)
+                         .where(PickListFulfilment.tote.like(f"{tote_prefix}-%"),
+                                Fulfilment.status == FulfilmentStatus.picked)).all()
+        units = {f.ref: sum(line.quantity for line in f.lines) for _, f in rows}
+        return sorted(((tote, f.ref) for tote, f in rows), key=lambda r: -units[r[1]])
+
+
+def bench_state(app, ref: str) -> dict:
+    """What the bench still needs for `ref`: a barcode per unit left, and a
+    barcode of a product that is not in it."""
+    from app.fulfilment import pack
+    from app.models import Barcode, Fulfilment
+
+    with app.extensions["luyue.db"].reading() as s:
+        f = s.scalar(select(Fulfilment).where(Fulfilment.ref == ref))
+        left = pack.remaining(f)
+        codes = [line.sku.barcodes[0].code for line in f.lines for _ in range(left.get(line.sku_id, 0))]
+        mine = {line.sku_id for line in f.lines}
+        stranger = s.scalar(select(Barcode.code).where(Barcode.sku_id.not_in(mine)).order_by(Barcode.code).limit(1))
+        return {"codes": codes, "stranger": stranger}
+
+
+def pack_in_domain(app, ref: str) -> str:
+    """Pack every unit of `ref` in one parcel as B001; its tracking number."""
+    from app.fulfilment import pack
+    from app.models import Fulfilment
+
+    with app.extensions["luyue.db"].transaction() as s:
+        f = s.scalar(select(Fulfilment).where(Fulfilment.ref == ref))
+        for line in f.lines:
+            pack.scan_item(s, f, line.sku.barcodes[0].code, quantity=line.quantity)
+        packer = s.scalar(select(User).where(User.code == PACKER[0]))
+        return pack.close_parcel(s, f, 820, packer, app.config["LUYUE"].gs1_company_prefix).tracking_number
+
+
+def cancel_order_of(app, ref: str) -> None:
+    from app.fulfilment import cancel
+    from app.models import Fulfilment
+
+    with app.extensions["luyue.db"].transaction() as s:
+        cancel.cancel(s, s.scalar(select(Fulfilment).where(Fulfilment.ref == ref)).order)
+
+
+def log_in(browser, base: str, badge: str, pin: str, lang: str, user_language: str = "zh"):
+    context = browser.new_context(viewport={"width": 360, "height": 640}, device_scale_factor=2,
+                                  locale="zh-CN" if lang == "zh" else "en-US")
+    page = context.new_page()
+    page.goto(base + "/login")
+    scan(page, badge)
+    page.locator("#pin").fill(pin)
+    page.locator("#pin").press("Enter")
+    page.wait_for_load_state("networkidle")
+    if lang != user_language:
+        page.locator("button[name=language]").click()
+        page.wait_for_load_state("networkidle")
+    return context, page
+
+
+def switch_back(page, lang: str, user_language: str = "zh") -> None:
+    """Leave the user's profile language as the demo had it."""
+    if lang != user_language:
+        page.locator("button[name=language]").click()
+        page.wait_for_load_state("networkidle")
+
+
+def type_weight(page, grams: str) -> None:
+    page.locator("#weight").fill("")
+    for digit in grams:
+        page.locator(f"[data-key='{digit}']").click()
+
+
+def pack_and_ship(browser, base: str, app) -> None:
+    """The pack bench and the dock, each language on its own picked batch:
+    the biggest order packed on the screens in two parcels (a wrong item on
+    the way), one packed and then cancelled (the dock intercepts it), one
+    cancelled before packing (the bench intercepts it)."""
+    from app.models import Fulfilment
+
+    for lang in ("zh", "en"):
+        totes = picked_totes(app, PICKERS["zh"][0], f"PK-{lang.upper()}", 4)
+        (main_tote, main), *rest = totes
+        to_intercept_at_dock = pack_in_domain(app, rest[0][1]) if rest else None
+        if to_intercept_at_dock:
+            cancel_order_of(app, rest[0][1])
+        if len(rest) > 1:
+            cancel_order_of(app, rest[1][1])
+
+        context, page = log_in(browser, base, *PACKER, lang)
+        page.goto(base + "/pack")
+        shoot(page, "20-pack-home", lang)
+        scan(page, main_tote)
+        shoot(page, "21-pack-items", lang)
+        state = bench_state(app, main)
+        scan(page, state["codes"][0])
+        shoot(page, "22-pack-item-scanned", lang)
+        scan(page, state["stranger"])
+        shoot(page, "23-pack-refused-wrong-item", lang)
+        if len(state["codes"]) > 1:
+            page.locator("#screen a[href$='/weight']").click()
+            page.wait_for_load_state("networkidle")
+            type_weight(page, "640")
+            shoot(page, "24-pack-weight", lang)
+            page.locator("#screen form[action$='/close'] button.button-primary").click()
+            page.wait_for_load_state("networkidle")
+            shoot(page, "25-pack-parcel-closed", lang)
+            page.locator("#screen a[href$='/f/" + main + "']").first.click()
+            page.wait_for_load_state("networkidle")
+            for code in bench_state(app, main)["codes"]:
+                scan(page, code)
+        else:
+            shoot(page, "24-pack-weight", lang)
+        type_weight(page, "1250")
+        page.locator("#screen form[action$='/close'] button.button-primary").click()
+        page.wait_for_load_state("networkidle")
+        shoot(page, "26-pack-done", lang)
+        page.locator("#screen .parcel-list a").first.click()
+        page.wait_for_load_state("networkidle")
+        shoot(page, "27-pack-parcel", lang)
+        if len(rest) > 1:
+            page.goto(base + "/pack")
+            scan(page, rest[1][0])
+            shoot(page, "28-pack-intercepted", lang)
+        switch_back(page, lang)
+        context.close()
+
+        context, page = log_in(browser, base, *DOCK, lang)
+        page.goto(base + "/ship")
+        shoot(page, "30-ship-home", lang)
+        with app.extensions["luyue.db"].reading() as s:
+            parcels = [(p.tracking_number, p.carrier) for p in
+                       s.scalar(select(Fulfilment).where(Fulfilment.ref == main)).parcels]
+        page.locator(f"[data-carrier='{parcels[0][1]}'] button").click()
+        page.wait_for_load_state("networkidle")
+        shoot(page, "31-ship-scan", lang)
+        for tracking, _ in parcels:
+            scan(page, tracking)
+        shoot(page, "32-ship-loaded", lang)
+        if to_intercept_at_dock:
+            scan(page, to_intercept_at_dock)
+            shoot(page, "33-ship-intercepted", lang)
+        page.locator("#screen a[href$='/close']").click()
+        page.wait_for_load_state("networkidle")
+        shoot(page, "34-ship-confirm", lang)
+        page.locator("#screen form[action$='/close'] button").click()
+        page.wait_for_load_state("networkidle")
+        shoot(page, "35-ship-closed", lang)
+        switch_back(page, lang)
+        context.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
@@ -199,6 +393,7 @@ def main() -> None:
             with app.extensions["luyue.db"].transaction() as s:
                 pick.claim_next(s, s.scalar(select(User).where(User.code == "P002")), 2)
             lead_board(browser, base, app)
+            pack_and_ship(browser, base, app)
             browser.close()
     finally:
         server.shutdown()

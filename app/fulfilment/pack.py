@@ -179,10 +179,10 @@ def fulfilment_at(session: Session, node: Node, ref: str, lock: bool = False) ->
 
 def open_at(session: Session, node: Node) -> list[Fulfilment]:
     """Picked fulfilments of this node with a parcel being filled, to resume."""
+    filling = select(Parcel.fulfilment_id).where(Parcel.status == ParcelStatus.open)
     return list(session.scalars(
-        select(Fulfilment).join(Parcel, Parcel.fulfilment_id == Fulfilment.id)
-        .where(Fulfilment.node_id == node.id, Fulfilment.status == FulfilmentStatus.picked,
-               Parcel.status == ParcelStatus.open).order_by(Fulfilment.updated_at).distinct()))
+        select(Fulfilment).where(Fulfilment.node_id == node.id, Fulfilment.status == FulfilmentStatus.picked,
+                                 Fulfilment.id.in_(filling)).order_by(Fulfilment.updated_at)))
 
 
 def waiting(session: Session, node: Node) -> int:

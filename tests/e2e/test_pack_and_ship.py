@@ -163,7 +163,7 @@ def test_a_picked_tote_is_packed_labelled_and_scanned_out_and_a_cancelled_one_in
         expect(page.get_by_role("status")).to_contain_text("already on this handover; counted once.")
         expect(count).to_have_text("1")
 
-        page.get_by_role("link", name="Close the handover").click()
+        page.get_by_role("link", name="Close handover").click()
         expect(screen).to_have_attribute("data-step", "confirm")
         with page.expect_response(re.compile(r"/ship/h/[^/]+/manifest\.pdf")) as manifest:
             page.get_by_role("button", name="Yes, close with 1 parcel").click()

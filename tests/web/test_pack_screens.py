@@ -245,6 +245,14 @@ def test_an_extra_unit_is_refused_and_says_how_many_were_needed(client, staff, b
     assert parcels_of(staff.db, ref) == [(1, "open", {"SKU-A": 2})]
 
 
+def test_a_parcel_left_half_filled_is_offered_to_resume(client, staff, bench):
+    ref = picked(client, staff, "O-1", [("SKU-A", 2)], "T-1")
+    bench.item(ref, BARCODES["SKU-A"])
+    later = client.get("/pack", headers=HX)
+    assert f"Resume {ref}" in text(later) and f'href="/pack/f/{ref}"' in later.get_data(as_text=True)
+    assert "1 / 2" in text(client.get(f"/pack/f/{ref}"))
+
+
 def test_the_same_scan_id_counts_once(client, staff, bench):
     ref = picked(client, staff, "O-1", [("SKU-A", 2)], "T-1")
     bench.item(ref, BARCODES["SKU-A"], scan_id="retry-0000-0001")
