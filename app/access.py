@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -84,3 +88,32 @@ def check_login(session: Session, code: str, pin: str) -> User | None:
     if user is None or not check_password_hash(user.pin_hash, pin):
         return None
     return user
+
+
+class TtlCache:
+    """A small per-process cache of found look-ups that may be a few seconds stale.
+    Keys are hashed so no secret is kept in memory longer than needed."""
+
+    def __init__(self, ttl: float, size: int = 1024):
+        self.ttl, self.size = ttl, size
+        self._items: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[str], Any]) -> Any:
+        digest, now = _sha(key), time.monotonic()
+        with self._lock:
+            hit = self._items.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = load(key)
+        if value is None:  # misses are not kept: a new token works at once
+            return None
+        with self._lock:
+            if len(self._items) >= self.size:
+                self._items.clear()
+            self._items[digest] = (now + self.ttl, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -82,6 +83,9 @@ class Database:
                             if self.engine.dialect.name == "sqlite" else self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        # SQLite has one writer: threads queue here, in order, rather than in
+        # SQLite's busy handler, which sleeps and lets late comers overtake.
+        self._write_turn = threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     @property
     def dialect(self) -> str:
@@ -90,7 +94,7 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on error."""
-        with self.sessions() as session, session.begin():
+        with self._write_turn, self.sessions() as session, session.begin():
             yield session
 
     @contextlib.contextmanager

@@ -10,10 +10,11 @@ radius covers the address. Every choice keeps its candidates and scores in
 from __future__ import annotations
 
 import itertools
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.fulfilment import clock, events, orders, reserve
@@ -120,13 +121,52 @@ def make_plan(lines: dict[int, int], candidates: list[Candidate]) -> Plan:
     return Plan("fewest_nodes" if assignments else "no_stock", assignments, remaining)
 
 
+@dataclass(frozen=True)
+class NodeFacts:
+    """What dispatch needs of a node: a plain row, cheap to keep per process."""
+
+    id: int
+    code: str
+    province: str
+    city: str
+    lat: float | None
+    lon: float | None
+    daily_capacity: int
+    same_city_radius_km: float
+
+
+# Per database: (version, active nodes). The version is read in the caller's
+# transaction, so a node changed by any process is seen at once.
+_nodes_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def active_nodes(session: Session) -> list[NodeFacts]:
+    """The active nodes, from a per-process copy checked against the table's
+    row count and last change (one small query instead of 50 ORM objects)."""
+    engine = session.get_bind()
+    version = tuple(session.execute(select(func.count(Node.id), func.max(Node.updated_at))).one())
+    cached = _nodes_cache.get(engine)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    rows = [NodeFacts(*row) for row in session.execute(
+        select(Node.id, Node.code, Node.province, Node.city, Node.lat, Node.lon, Node.daily_capacity,
+               Node.same_city_radius_km).where(Node.active.is_(True)).order_by(Node.id))]
+    _nodes_cache[engine] = (version, rows)
+    return rows
+
+
+def node_codes(session: Session) -> dict[int, str]:
+    """id -> code of the active nodes (from the same per-process copy)."""
+    return {n.id: n.code for n in active_nodes(session)}
+
+
 def load_candidates(session: Session, order: Order, sku_ids: set[int], delivery: Delivery,
                     exclude: set[int]) -> tuple[list[Candidate], list[dict[str, Any]]]:
     """Active nodes that may serve this address, with stock and capacity now."""
     to = Place(order.ship_to.get("province", ""), order.ship_to.get("city", ""), order.ship_lat, order.ship_lon)
     candidates: dict[int, Candidate] = {}
     skipped: list[dict[str, Any]] = []
-    for node in session.scalars(select(Node).where(Node.active.is_(True))):
+    for node in active_nodes(session):
         km, basis = distance(Place(node.province, node.city, node.lat, node.lon), to)
         if node.id in exclude:
             skipped.append({"node": node.code, "why": "failed_before"})
@@ -152,21 +192,29 @@ def load_candidates(session: Session, order: Order, sku_ids: set[int], delivery:
     return list(candidates.values()), skipped
 
 
-def _reason(plan: Plan, chosen: Candidate | None, candidates: list[Candidate], skipped: list[dict[str, Any]],
-            lines: dict[int, int], extra: dict[str, Any] | None) -> dict[str, Any]:
+def ranked_candidates(candidates: list[Candidate], lines: dict[int, int]) -> list[dict[str, Any]]:
+    """The candidates a lead wants to see, best covering then nearest first."""
     def summary(c: Candidate) -> dict[str, Any]:
         return {"node": c.code, "distance_km": round(c.km, 1), "basis": c.basis,
                 "capacity_left": max(c.capacity_left, 0),
                 "lines_covered": sum(1 for s, q in lines.items() if c.units(s) >= q),
                 "units_available": sum(min(c.units(s), q) for s, q in lines.items())}
 
-    ranked = sorted(candidates, key=lambda c: (-summary(c)["lines_covered"], -summary(c)["units_available"], c.km))
+    # Nodes with none of the lines only matter when no node has any.
+    holders = [c for c in candidates if c.stock] or candidates
+    summaries = [(summary(c), c.km) for c in holders]
+    summaries.sort(key=lambda x: (-x[0]["lines_covered"], -x[0]["units_available"], x[1]))
+    return [s for s, _ in summaries[:REASON_CANDIDATES]]
+
+
+def _reason(plan: Plan, chosen: Candidate | None, ranked: list[dict[str, Any]], total: int,
+            skipped: list[dict[str, Any]], lines: dict[int, int], extra: dict[str, Any] | None) -> dict[str, Any]:
     reason: dict[str, Any] = {
         "rule": plan.rule,
         "chosen": chosen.code if chosen else None,
         "lines": len(lines),
-        "candidates": [summary(c) for c in ranked[:REASON_CANDIDATES]],
-        "candidates_total": len(candidates),
+        "candidates": ranked,
+        "candidates_total": total,
         "at": utcnow().isoformat(),
     }
     if skipped:
@@ -202,7 +250,7 @@ def new_fulfilment(order: Order, status: FulfilmentStatus, lines: dict[int, int]
     now = utcnow()
     f = Fulfilment(ref=next_ref(order), status=status, delivery=delivery, node_id=node_id,
                    redispatched_from=origin, release_at=release_at, dispatch_reason=reason,
-                   created_at=now, updated_at=now, dispatched_at=now if node_id else None)
+                   created_at=now, updated_at=now, dispatched_at=now if node_id else None, parcels=[])
     f.lines = [FulfilmentLine(sku_id=s, quantity=q) for s, q in sorted(lines.items())]
     order.fulfilments.append(f)
     return f
@@ -232,8 +280,9 @@ def place(session: Session, order: Order, lines: dict[int, int], delivery: Deliv
     now = utcnow()
     placed: list[Fulfilment] = []
     parent = origin or reuse
+    ranked = ranked_candidates(candidates, lines)
     for a in plan.assignments:
-        reason = _reason(plan, a.candidate, candidates, skipped, lines, extra_reason)
+        reason = _reason(plan, a.candidate, ranked, len(candidates), skipped, lines, extra_reason)
         if reuse is not None and not plan.unplaced and len(plan.assignments) == 1:
             f = reuse
             f.node_id, f.status, f.dispatch_reason = a.candidate.node_id, FulfilmentStatus.reserved, reason
@@ -264,7 +313,8 @@ def place(session: Session, order: Order, lines: dict[int, int], delivery: Deliv
     elif plan.unplaced:
         waiting = new_fulfilment(order, FulfilmentStatus.awaiting_stock, plan.unplaced, delivery=delivery,
                                  origin=parent,
-                                 reason=_reason(plan, None, candidates, skipped, lines, extra_reason))
+                                 reason=_reason(plan, None, ranked, len(candidates), skipped, lines,
+                                                extra_reason))
         events.record(session, "fulfilment.awaiting_stock", fulfilment=waiting,
                       data={"skus": sku_codes(session, plan.unplaced),
                             **({"redispatched_from": parent.ref} if parent is not None else {})})

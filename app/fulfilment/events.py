@@ -35,10 +35,18 @@ def record(session: Session, type: str, *, order: Order | None = None, fulfilmen
     session.info.setdefault(_PENDING, []).append((type, order, fulfilment, node, data or {}))
 
 
-def _allocate(session: Session) -> None:
+def assign_seqs(session: Session) -> list[dict[str, Any]]:
+    """Give the queued events their seqs now, rather than at commit, and return
+    them (seq, at, type, ids, data): for an answer that names them without
+    reading them back. The counter row stays locked until commit, so call
+    this as the transaction's last work."""
+    return _allocate(session)
+
+
+def _allocate(session: Session) -> list[dict[str, Any]]:
     pending = session.info.pop(_PENDING, None)
     if not pending:
-        return
+        return []
     session.flush()  # ids for the orders and fulfilments the events name
     n = len(pending)
     last = session.execute(
@@ -61,7 +69,9 @@ def _allocate(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit, when the rows become visible, never before.
         session.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": NOTIFY_CHANNEL, "seq": str(last)})
-    session.info[_COMMITTED] = (first, last)
+    earlier = session.info.get(_COMMITTED)
+    session.info[_COMMITTED] = (earlier[0], last) if earlier else (first, last)
+    return rows
 
 
 @sa_event.listens_for(Session, "before_commit")

@@ -169,12 +169,19 @@ def find_order(session: Session, channel: Channel, external_id: str) -> Order | 
 
 def submit(session: Session, channel: Channel, raw: bytes) -> tuple[Order, bool]:
     """Take an order from a channel. Returns (order, created)."""
+    order, sku_codes = take(session, channel, raw)
+    return order, sku_codes is not None
+
+
+def take(session: Session, channel: Channel, raw: bytes) -> tuple[Order, dict[int, str] | None]:
+    """Like `submit`; returns (order, sku id -> code for a new order, None for
+    one already taken). Only `channel.id` is read: a detached channel will do."""
     request, body = parse(raw)
     sha = digest(body)
     existing = find_order(session, channel, request.external_id)
     if existing is not None:
         if existing.payload_sha256 == sha:
-            return existing, False
+            return existing, None
         raise Refusal("external_id_reused", external_id=request.external_id)
 
     codes = sorted({line.sku for line in request.lines})
@@ -191,7 +198,7 @@ def submit(session: Session, channel: Channel, raw: bytes) -> tuple[Order, bool]
         delivery=Delivery(request.delivery), customer_name=request.customer.name,
         customer_phone=request.customer.phone or to.phone,
         ship_to=to.model_dump(exclude_none=True), ship_lat=_float(to.lat), ship_lon=_float(to.lon),
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, fulfilments=[],
         lines=[OrderLine(line_no=i + 1, sku_id=skus[line.sku], quantity=line.quantity,
                          presale_release_at=line.presale_release_at) for i, line in enumerate(request.lines)],
     )
@@ -209,7 +216,7 @@ def submit(session: Session, channel: Channel, raw: bytes) -> tuple[Order, bool]
         else:
             dispatch.place(session, order, part.lines, order.delivery)
     orders.refresh(order)
-    return order, True
+    return order, {sku_id: code for code, sku_id in skus.items()}
 
 
 def _float(value: float | int | None) -> float | None:

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from app import access, masterdata, webhooks
 from app.fulfilment import cancel as cancelling
-from app.fulfilment import clock, deliver, hold, intake, sla, tracking
+from app.fulfilment import clock, deliver, dispatch, hold, intake, sla, tracking
+from app.fulfilment import events as outbox
 from app.fulfilment.errors import Refusal
 from app.fulfilment.intake import invalid
 from app.models import Event, Fulfilment, FulfilmentLine, Node, Order, ParcelDelivery, ParcelStatus
@@ -22,17 +23,29 @@ MAX_FEED_PAGE = 1000
 CARRIER_ENDPOINTS = {"api.carrier_events"}
 
 
+def _look_up_token(token: str):
+    with database().reading() as session:
+        owner = access.token_owner(session, token)
+        carrier = access.token_carrier(session, token) if owner is None else None
+    return (owner, carrier) if owner is not None or carrier is not None else None
+
+
+# Tokens are looked up once per TOKEN_TTL seconds per process: a revoked or
+# new token takes effect within that time on every worker.
+TOKEN_TTL = 10.0
+_token_cache = access.TtlCache(TOKEN_TTL)
+
+
 @bp.before_request
 def authenticate() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Refusal("unauthorized")
-    with database().reading() as session:
-        owner = access.token_owner(session, token.strip())
-        carrier = access.token_carrier(session, token.strip()) if owner is None else None
-    if owner is None and carrier is None:
+    found = _token_cache.get(token.strip(), _look_up_token)
+    if found is None:
         raise Refusal("unauthorized")
+    owner, carrier = found
     g.channel, g.admin = owner if owner is not None else (None, False)
     g.carrier = carrier
     # A carrier's token posts tracking updates and nothing else.
@@ -81,12 +94,31 @@ def order_document(session: Session, order_id: int) -> dict[str, Any]:
             selectinload(Order.fulfilments).selectinload(Fulfilment.redispatched_from),
             selectinload(Order.fulfilments).selectinload(Fulfilment.parcels),
         )).one()
-    refs = {f.id: f.ref for f in order.fulfilments}
     events = session.execute(
         select(Event.seq, Event.at, Event.type, Event.fulfilment_id).where(Event.order_id == order.id)
         .order_by(Event.seq)).all()
     fulfilments = [fulfilment_document(f) for f in order.fulfilments]
     _add_delivery(session, order, fulfilments)
+    return _order_fields(order, fulfilments, events)
+
+
+def new_order_document(session: Session, order: Order, sku_codes: dict[int, str]) -> dict[str, Any]:
+    """The document of an order taken in this transaction, built from what is
+    in memory: its events get their seqs now (the last work before commit)
+    and nothing is read back. A new order has no parcels, holds or history."""
+    events = [(e["seq"], e["at"], e["type"], e["fulfilment_id"])
+              for e in outbox.assign_seqs(session) if e["order_id"] == order.id]
+    nodes = dispatch.node_codes(session)
+    fulfilments = []
+    for f in order.fulfilments:
+        doc = fulfilment_document(f, nodes, sku_codes)
+        doc["holds"] = []
+        fulfilments.append(doc)
+    return _order_fields(order, fulfilments, events)
+
+
+def _order_fields(order: Order, fulfilments: list[dict[str, Any]], events) -> dict[str, Any]:
+    refs = {f.id: f.ref for f in order.fulfilments}
     return {
         "external_id": order.external_id,
         "status": order.status.value,
@@ -101,13 +133,17 @@ def order_document(session: Session, order_id: int) -> dict[str, Any]:
     }
 
 
-def fulfilment_document(f: Fulfilment) -> dict[str, Any]:
+def fulfilment_document(f: Fulfilment, nodes: dict[int, str] | None = None,
+                        skus: dict[int, str] | None = None) -> dict[str, Any]:
+    """`nodes`/`skus` (id -> code) spare loading those rows when known."""
+    node = (nodes.get(f.node_id) if nodes is not None else f.node.code if f.node else None) if f.node_id else None
     doc: dict[str, Any] = {
         "id": f.ref,
-        "node": f.node.code if f.node else None,
+        "node": node,
         "status": f.status.value,
         "delivery": f.delivery.value,
-        "lines": [{"sku": line.sku.code, "quantity": line.quantity} for line in f.lines if line.quantity > 0],
+        "lines": [{"sku": skus[line.sku_id] if skus is not None else line.sku.code, "quantity": line.quantity}
+                  for line in f.lines if line.quantity > 0],
         "parcels": [{"tracking_number": p.tracking_number, "carrier": p.carrier, "status": p.status.value,
                      "sscc": p.sscc, "weight_g": p.weight_g, "shipped_at": _stamp(p.shipped_at)}
                     for p in f.parcels if p.status != ParcelStatus.open],
@@ -179,17 +215,17 @@ def _document(order_id: int) -> dict[str, Any]:
 @bp.post("/orders")
 def submit_order():
     raw = _body()
-    channel_id = g.channel.id
+    channel = g.channel  # detached; intake reads only its id
 
-    def work(session: Session) -> tuple[int, bool]:
-        channel = session.get(type(g.channel), channel_id)
-        order, created = intake.submit(session, channel, raw)
-        return order.id, created
+    def work(session: Session) -> tuple[int, dict[str, Any] | None]:
+        order, sku_codes = intake.take(session, channel, raw)
+        return order.id, (new_order_document(session, order, sku_codes) if sku_codes is not None else None)
 
-    order_id, created = database().run(work)
-    if created:
-        current_app.logger.info("order %s from %s taken", order_id, g.channel.name)
-    return jsonify(_document(order_id)), 201 if created else 200
+    order_id, document = database().run(work)
+    if document is None:  # the same order again: answer what is stored now
+        return jsonify(_document(order_id)), 200
+    current_app.logger.info("order %s from %s taken", document["external_id"], g.channel.name)
+    return jsonify(document), 201
 
 
 @bp.get("/orders/<external_id>")
