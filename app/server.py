@@ -32,4 +32,22 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
         "graceful_timeout": 10,
         "accesslog": "-",
         "preload_app": False,
+        "post_worker_init": _close_live_screens_on_stop,
     }).run()
+
+
+def _close_live_screens_on_stop(worker) -> None:
+    """gthread waits up to graceful_timeout for open requests, and a live
+    screen's websocket is one that never ends: on SIGTERM, tell them to go
+    (they reconnect elsewhere), then stop as gunicorn would."""
+    import signal
+    import threading
+
+    from app import live
+
+    def handle_exit(sig, frame):
+        # Not in the handler itself: waking takes the hubs' locks.
+        threading.Thread(target=live.stop_live_screens, daemon=True).start()
+        worker.handle_exit(sig, frame)
+
+    signal.signal(signal.SIGTERM, handle_exit)

@@ -14,8 +14,6 @@ the same screen and the catalogue's message in a banner, nothing recorded.
 """
 from __future__ import annotations
 
-import threading
-
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -24,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from app import sock
 from app.fulfilment import clock, pick
 from app.fulfilment.errors import Refusal
+from app.live import hub as live_hub
 from app.models import (
     Fulfilment,
     PickLine,
@@ -302,18 +301,6 @@ def release(ref: str):
 
 # --- live count ----------------------------------------------------------------------
 
-_hub_lock = threading.Lock()
-
-
-def _hub():
-    from app.live import Hub
-    with _hub_lock:
-        hub = current_app.extensions.get("luyue.live")
-        if hub is None:
-            hub = current_app.extensions["luyue.live"] = Hub(database()).start()
-    return hub
-
-
 @sock.route("/live", bp=bp)
 def live(ws) -> None:
     """Pushes the home screen's 'orders waiting' whenever events commit
@@ -321,7 +308,7 @@ def live(ws) -> None:
     if g.user is None or g.user.node_id is None:
         ws.close()
         return
-    hub, shown = _hub(), None
+    hub, shown = live_hub(current_app), None
     # The seq is read before counting: an order committed while counting wakes
     # the next wait instead of slipping between the count and the wait.
     seq = hub.last_seq
