@@ -61,10 +61,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from app.web.handheld import ship as ship_screens
     babel.init_app(app, default_locale="zh_CN", locale_selector=auth.locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
+    # Pings find dead tablets and keep idle proxies from closing live screens.
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
     sock.init_app(app)
     htmx.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(pick_screens.bp)
+    from app.web import lead
+    app.register_blueprint(lead.bp)
     app.register_blueprint(pack_screens.bp)
     app.register_blueprint(ship_screens.bp)
     # Same-city riders and the leads' SLA report.

@@ -1,0 +1,392 @@
+"""The shift lead's dashboard (班组长看板): where work piles up, live.
+
+Screens (lead and admin only; an admin may look at any node):
+    dashboard   /lead?node=CODE   fulfilments per stage with the oldest of each,
+                                  promises late or due soon, exceptions, pick
+                                  lists being picked (release), holds, each
+                                  picker's and packer's lines per hour
+    fulfilment  /lead/f/<ref>     lines, dispatch reasons (candidates and
+                                  scores), lineage, holds, events; re-dispatch,
+                                  hold, release the hold
+    find        /lead/find?q=     a fulfilment by its ref or its order's id
+
+Live: the dashboard opens `/lead/live?node=<code>&after=<seq>` with htmx's ws
+extension. Every message carries the panels as out-of-band swaps by element
+id (full counts, never increments), the exceptions after the last seq the
+socket sent, newest first, and `#lead-seq` with the seq they reach. A page
+that reconnects (static/js/lead.js puts its last seq in the URL) is sent the
+full panels again and exactly the exceptions it missed, from the outbox.
+
+Fan-out: the process's hub (`app.live`) wakes every socket on a commit in
+any process; the node's view is made once per wake by `live.Shared` and its
+HTML rendered once per language, then sent by each socket. A socket only
+asks the database itself to replay exceptions older than the view carries.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import sock
+from app.fulfilment import clock, events, hold, orders, pick, queues, redispatch
+from app.fulfilment.errors import Refusal
+from app.fulfilment.queues import NodeView
+from app.live import CLOSE_RESTARTING, Shared, hub as live_hub, stopping
+from app.models import Node, Role, User, utcnow
+from app.web import database
+from app.web.auth import ROLE_HOME, role_required
+from app.web.handheld import render_screen
+
+bp = Blueprint("lead", __name__, url_prefix="/lead")
+ROLE_HOME[Role.lead] = "lead.dashboard"
+
+LEADING = (Role.lead,)  # admins always pass role_required
+SCREENS = "lead/"
+# Ages, promises and rates are re-read this often even when nothing commits.
+REFRESH_SECONDS = 30.0
+# A quiet socket looks this often whether its client is still there.
+POLL_SECONDS = 2.0
+# The hold lengths a lead can choose (hours; None: until released).
+HOLD_HOURS = (None, 1, 4, 24)
+# A websocket close code the ws extension does not retry: not allowed here.
+CLOSE_NOT_ALLOWED = 1008
+
+
+@bp.errorhandler(Refusal)
+def _refused(refusal: Refusal):
+    return render_screen("handheld/refused.html", refusal.status, refusal=refusal)
+
+
+# --- which node --------------------------------------------------------------------------
+
+def _node(s: Session, user: User, code: str | None) -> Node:
+    """The lead's own node; an admin may name another."""
+    if code and user.role == Role.admin:
+        node = s.scalar(select(Node).where(Node.code == code))
+        if node is None:
+            raise Refusal("not_found", what=f"node {code}")
+        return node
+    return s.get(Node, user.node_id)
+
+
+def _me(s: Session) -> User:
+    return s.get(User, g.user.id)
+
+
+def _can_act(node_id: int) -> bool:
+    return g.user.role == Role.admin or g.user.node_id == node_id
+
+
+def _shift_hours() -> float:
+    return current_app.config["LUYUE"].session_hours
+
+
+# --- shared views and fragments ----------------------------------------------------------
+
+_setup_lock = threading.Lock()
+
+
+def _views() -> Shared[int, NodeView]:
+    """This process's node views, shared by every dashboard socket and page."""
+    app = current_app._get_current_object()
+    with _setup_lock:
+        views = app.extensions.get("luyue.lead_views")
+        if views is None:
+            def compute(node_id: int, previous: NodeView | None, seq: int) -> NodeView:
+                hours = app.config["LUYUE"].session_hours
+                with app.extensions["luyue.db"].reading() as s:
+                    if previous is None:
+                        return queues.view(s, node_id, seq, shift_hours=hours)
+                    stale = utcnow() - previous.snapshot.at >= dt.timedelta(seconds=REFRESH_SECONDS)
+                    return queues.advance(s, previous, seq, shift_hours=hours, refresh=stale)
+
+            views = app.extensions["luyue.lead_views"] = Shared(live_hub(app), compute, REFRESH_SECONDS)
+    return views
+
+
+class _Fragments:
+    """HTML shared by the sockets of a node: the panels rendered once per
+    (node, version, language, may act), each exception once per (seq,
+    language). Rendering holds the lock, so it is never done twice."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._panels: dict[tuple, str] = {}
+        self._items: OrderedDict[tuple, str] = OrderedDict()
+
+    def panels(self, view: NodeView, can_act: bool) -> str:
+        key = (view.node_id, view.version, g.language, can_act)
+        with self._lock:
+            html = self._panels.get(key)
+            if html is None:
+                # Older versions of this node are not asked for again.
+                self._panels = {k: v for k, v in self._panels.items()
+                                if k[0] != view.node_id or k[1] >= view.version - 1}
+                html = self._panels[key] = render_template(SCREENS + "_panels.html", snap=view.snapshot,
+                                                           can_act=can_act, oob=True)
+            return html
+
+    def item(self, e: queues.ExceptionItem) -> str:
+        key = (e.seq, g.language)
+        with self._lock:
+            html = self._items.get(key)
+            if html is None:
+                html = self._items[key] = render_template(SCREENS + "_exception.html", e=e)
+                while len(self._items) > 4 * queues.RECENT_EXCEPTIONS:
+                    self._items.popitem(last=False)
+            return html
+
+
+def _fragments() -> _Fragments:
+    app = current_app._get_current_object()
+    with _setup_lock:
+        found = app.extensions.get("luyue.lead_fragments")
+        if found is None:
+            found = app.extensions["luyue.lead_fragments"] = _Fragments()
+    return found
+
+
+def _message(view: NodeView, items: tuple[queues.ExceptionItem, ...], can_act: bool, seq: int) -> str:
+    """One websocket message: the panels, the new exceptions (newest first)
+    and the seq they reach, each swapped into the page by id."""
+    parts = [_fragments().panels(view, can_act)]
+    if items:
+        parts.append('<ul hx-swap-oob="afterbegin:#lead-exceptions">')
+        parts.extend(_fragments().item(e) for e in reversed(items))
+        parts.append("</ul>")
+    parts.append(f'<span id="lead-seq" data-seq="{seq}" hx-swap-oob="true" hidden></span>')
+    return "".join(parts)
+
+
+def _missed(view: NodeView, node_id: int, after: int) -> tuple[queues.ExceptionItem, ...]:
+    items = view.exceptions_after(after)
+    if items is None:  # older than the view carries: replay from the outbox
+        with database().reading() as s:
+            items = queues.exceptions(s, node_id, after=after, upto=view.seq)
+    return items
+
+
+# --- screens -------------------------------------------------------------------------------
+
+def _dashboard(status: int = 200, refusal: Refusal | None = None, notice: str | None = None):
+    with database().reading() as s:
+        node = _node(s, g.user, request.values.get("node"))
+        nodes = queues.nodes(s) if g.user.role == Role.admin else []
+    view = _views().get(node.id)
+    with database().reading() as s:
+        recent = queues.exceptions(s, node.id, upto=view.seq,
+                                   since=queues.shift_start(utcnow(), _shift_hours()))
+    # A path, not url_for's ws:// URL: the ws extension makes it wss:// on https pages.
+    live = urlsplit(url_for("lead.live", node=node.code, after=view.seq))
+    return render_screen(SCREENS + "dashboard.html", status, node=node, nodes=nodes, view=view,
+                         live_url=f"{live.path}?{live.query}",
+                         snap=view.snapshot, recent=list(reversed(recent)), can_act=_can_act(node.id),
+                         refusal=refusal, notice=notice, oob=False)
+
+
+@bp.get("")
+@role_required(*LEADING)
+def dashboard():
+    """dashboard: the node's queues, live."""
+    return _dashboard()
+
+
+@bp.get("/find")
+@role_required(*LEADING)
+def find():
+    """find: a fulfilment by ref or order id -> its page; else the dashboard
+    says it was not found."""
+    q = (request.args.get("q") or "").strip()[:128]
+    with database().reading() as s:
+        f = queues.find(s, q)
+        ref = f.ref if f is not None else None
+    if ref is None:
+        return _dashboard(404, Refusal("not_found", what=_("fulfilment %(q)s", q=q)))
+    return redirect(url_for("lead.fulfilment", ref=ref))
+
+
+def _fulfilment_screen(ref: str, status: int = 200, refusal: Refusal | None = None, notice: str | None = None):
+    with database().reading() as s:
+        found = queues.detail(s, ref)
+        if found is None:
+            raise Refusal("not_found", what=_("fulfilment %(q)s", q=ref))
+        return render_screen(SCREENS + "fulfilment.html", status, d=found, f=found.fulfilment,
+                             can_act=queues.may_act(g.user, found.fulfilment),
+                             movable=found.fulfilment.status in redispatch.MOVABLE,
+                             holdable=found.fulfilment.status in orders.NOT_YET_SHIPPED,
+                             active_holds=[h for h in found.holds if _active(h)],
+                             hold_hours=HOLD_HOURS, refusal=refusal, notice=notice)
+
+
+def _active(h) -> bool:
+    return h.released_at is None and (h.until is None or h.until > utcnow())
+
+
+@bp.get("/f/<ref>")
+@role_required(*LEADING)
+def fulfilment(ref: str):
+    """fulfilment: what it is, why it is where it is, where it came from and went."""
+    return _fulfilment_screen(ref)
+
+
+def _act(ref: str, work, done):
+    """Run a lead's action on a fulfilment; answer with its page and a notice,
+    or the refusal in place (422)."""
+    def run(s: Session):
+        f = queues.detail(s, ref)
+        if f is None:
+            raise Refusal("not_found", what=_("fulfilment %(q)s", q=ref))
+        if not queues.may_act(g.user, f.fulfilment):
+            raise Refusal("forbidden", needed=_("a lead of its node"))
+        return work(s, f.fulfilment, _me(s))
+    try:
+        result = database().run(run)
+    except Refusal as refusal:
+        return _fulfilment_screen(ref, 422, refusal=refusal)
+    return _fulfilment_screen(ref, notice=done(result))
+
+
+def _reason() -> str:
+    return " ".join((request.form.get("reason") or "").split())[:200]
+
+
+@bp.post("/f/<ref>/redispatch")
+@role_required(*LEADING)
+def redispatch_by_hand(ref: str):
+    """fulfilment: re-dispatch everything it still holds, with a reason ->
+    fulfilment (closed as redispatched, its new fulfilments in the lineage).
+    Refusals: redispatch_reason_needed, redispatch_not_allowed (packed or later)."""
+    reason = _reason()
+
+    def work(s, f, me):
+        if not reason:
+            raise Refusal("redispatch_reason_needed", fulfilment=f.ref)
+        return [p.ref for p in redispatch.redispatch(s, f, None, reason, by=me.code)]
+    return _act(ref, work, lambda placed: _("Re-dispatched to %(refs)s.", refs=", ".join(placed) or "-"))
+
+
+@bp.post("/f/<ref>/hold")
+@role_required(*LEADING)
+def place_hold(ref: str):
+    """fulfilment: hold it (no pick list takes it) for a reason, until
+    released or for some hours. Refusals: hold_reason_needed, hold_not_allowed."""
+    reason = _reason()
+    try:
+        hours = int(request.form.get("hours") or 0)
+    except ValueError:
+        hours = 0
+    until = utcnow() + dt.timedelta(hours=hours) if hours in HOLD_HOURS else None
+
+    def work(s, f, me):
+        hold.place_hold(s, f, reason, by=me.code, until=until)
+    return _act(ref, work, lambda _result: _("Held."))
+
+
+@bp.post("/f/<ref>/release-hold")
+@role_required(*LEADING)
+def release_hold(ref: str):
+    """fulfilment: release its holds. Refusals: hold_not_found."""
+    def work(s, f, me):
+        hold.release_hold(s, f, by=me.code)
+    return _act(ref, work, lambda _result: _("Hold released."))
+
+
+@bp.post("/lists/<ref>/release")
+@role_required(*LEADING)
+def release_list(ref: str):
+    """dashboard: release a pick list a picker abandoned -> dashboard (the
+    list waits for the next claim, totes and steps as they were).
+    Refusals: pick_list_not_held, not_found."""
+    def work(s: Session) -> None:
+        me = _me(s)
+        pick.release(s, pick.list_for_release(s, me, ref), me)
+    try:
+        database().run(work)
+    except Refusal as refusal:
+        return _dashboard_answer(422, refusal=refusal)
+    return _dashboard_answer(notice=_("Pick list %(list)s released.", list=ref))
+
+
+def _dashboard_answer(status: int = 200, refusal: Refusal | None = None, notice: str | None = None):
+    """An action's answer on the dashboard: the notice alone for htmx (the
+    socket brings the panels), the whole page otherwise."""
+    if getattr(request, "htmx", False) and request.htmx.target == "lead-notice":
+        return render_template(SCREENS + "_notice.html", refusal=refusal, notice=notice), status
+    return _dashboard(status, refusal, notice)
+
+
+# --- live ------------------------------------------------------------------------------------
+
+@sock.route("/live", bp=bp)
+def live(ws) -> None:
+    """Pushes the node's panels and new exceptions whenever events commit in
+    any process; replays from `after` on (re)connection. A session without
+    the lead (or admin) role is closed at once with 1008, not retried."""
+    user = g.user
+    if user is None or user.node_id is None or user.role not in (Role.lead, Role.admin):
+        ws.close(reason=CLOSE_NOT_ALLOWED, message="lead role needed")
+        return
+    with database().reading() as s:
+        try:
+            node_id = _node(s, user, request.args.get("node")).id
+        except Refusal:
+            ws.close(reason=CLOSE_NOT_ALLOWED, message="no such node")
+            return
+        newest = events.last_seq(s)
+    try:
+        after = max(0, int(request.args.get("after", "0")))
+    except ValueError:
+        after = 0
+    after = min(after, newest)  # a seq from before a database reset means nothing here
+    can_act = _can_act(node_id)
+    hub, views = live_hub(current_app), _views()
+    view = views.get(node_id)
+    ws.send(_message(view, _missed(view, node_id, after), can_act, max(after, view.seq)))
+    sent, version = max(after, view.seq), view.version
+    while ws.connected and not stopping.is_set():
+        hub.wait(sent, POLL_SECONDS)
+        view = views.get(node_id)
+        if view.seq <= sent and view.version == version:
+            continue
+        items = _missed(view, node_id, sent)
+        if items or view.version != version:
+            ws.send(_message(view, items, can_act, max(sent, view.seq)))
+        sent, version = max(sent, view.seq), view.version
+    if stopping.is_set():
+        ws.close(reason=CLOSE_RESTARTING, message="server restarting")
+
+
+# --- template helpers -----------------------------------------------------------------------
+
+@bp.app_template_filter("local_time")
+def _local_time(value: dt.datetime | str | None, fmt: str = "%H:%M") -> str:
+    """A time in the node's zone; ISO strings too (dispatch reasons keep them)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.astimezone(clock.zone()).strftime(fmt) if value else ""
+
+
+@bp.app_template_global("age")
+def _age(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
+    """A short age: 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
+    if since is None:
+        return ""
+    seconds = max(0, int(((now or utcnow()) - since).total_seconds()))
+    if seconds < 60:
+        return _("%(n)s s", n=seconds)
+    minutes = seconds // 60
+    if minutes < 60:
+        return _("%(n)s min", n=minutes)
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return _("%(h)s h %(m)s min", h=hours, m=minutes)
+    days, hours = divmod(hours, 24)
+    return _("%(d)s d %(h)s h", d=days, h=hours)
+
