@@ -29,6 +29,10 @@ PROMISED = "2026-11-25T18:00:00+08:00"
 
 @pytest.fixture
 def staff(floor):
+    return add_staff(floor)
+
+
+def add_staff(floor):
     """Besides the floor's users (K1 is an English-speaking packer): a
     Chinese-speaking packer, and dock staff in both languages. SH-PD also
     delivers same-city (its riders reach the customer, 3 km away)."""

@@ -10,9 +10,14 @@ import pytest
 from handhelds import BARCODES, HX, bin_count, login, refusal_of, scans_recorded, text
 from sqlalchemy import select
 from support import check_invariants, stock_of
-from test_pack_screens import packed, pdf_pages, pdf_text, picked, staff, step_of  # noqa: F401 - staff is a fixture
+from test_pack_screens import add_staff, packed, pdf_pages, pdf_text, picked, step_of
 
 from app.models import Handover, Parcel
+
+
+@pytest.fixture
+def staff(floor):
+    return add_staff(floor)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ import dataclasses
 import datetime as dt
 import re
 
-from flask import Blueprint, Response, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, Response, current_app, g, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
