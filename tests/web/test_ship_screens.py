@@ -209,9 +209,15 @@ def test_the_dock_reads_chinese(client, staff, ready):
 
 
 def test_the_dock_reprints_a_torn_label_from_the_parcel_page(client, staff, ready, dock):
-    page = client.get(f"/pack/parcels/{ready['rider']}")
-    assert page.status_code == 200 and ready["rider"] in text(page)
-    assert ready["rider"] in pdf_text(client.get(f"/pack/parcels/{ready['rider']}/label.pdf"))
+    dock.open()
+    loaded = dock.scan(ready["express"][0])
+    assert f'href="/pack/parcels/{ready["express"][0]}"' in loaded.get_data(as_text=True)
+    page = client.get(f"/pack/parcels/{ready['express'][0]}")
+    assert page.status_code == 200 and "shipped" in text(page) and f"handover {dock.ref}" in text(page)
+    assert 'href="/ship"' in page.get_data(as_text=True)  # back to the dock, not the bench
+    assert ready["express"][0] in pdf_text(client.get(f"/pack/parcels/{ready['express'][0]}/label.pdf"))
+    missing = client.get("/pack/parcels/LY000000009999")
+    assert refusal_of(missing) == "parcel_not_found" and step_of(missing) is None  # not the bench's home
 
 
 def test_dock_staff_start_at_the_dock_and_packers_may_not_ship(client, staff):

@@ -73,7 +73,8 @@ def _localtime(at: dt.datetime | None) -> str:
 @bp.errorhandler(Refusal)
 def _refused(refusal: Refusal):
     """A refusal outside a scan (a role, a node, a parcel not found)."""
-    if g.user is None or g.user.node_id is None or refusal.key in ("forbidden", "no_node"):
+    if (g.user is None or g.user.node_id is None or refusal.key in ("forbidden", "no_node")
+            or g.user.role == Role.dock):  # the dock reached a parcel page; back goes to its own screens
         return render_screen("handheld/refused.html", refusal.status, refusal=refusal)
     return _home(refusal=refusal)
 
