@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.barcodes import read_scan
-from app.fulfilment import events, orders
+from app.fulfilment import events, orders, pick
 from app.fulfilment.carriers import CARRIERS, carrier_for
 from app.fulfilment.errors import Refusal
 from app.models import (
@@ -31,7 +31,6 @@ from app.models import (
     Parcel,
     ParcelItem,
     ParcelStatus,
-    PickListFulfilment,
     ScanRecord,
     User,
     utcnow,
@@ -47,11 +46,7 @@ def find_for_packing(session: Session, node: Node, code: str) -> Fulfilment:
     code = read_scan(code).text
     f = session.scalar(select(Fulfilment).where(Fulfilment.ref == code, Fulfilment.node_id == node.id))
     if f is None:
-        # A tote is reused once emptied: the latest fulfilment picked into it counts.
-        f = session.scalar(
-            select(Fulfilment).join(PickListFulfilment, PickListFulfilment.fulfilment_id == Fulfilment.id)
-            .where(PickListFulfilment.tote == code, Fulfilment.node_id == node.id)
-            .order_by(Fulfilment.updated_at.desc()).limit(1))
+        f = pick.fulfilment_in_tote(session, node, code)
     if f is None:
         raise Refusal("pack_not_found", code=code)
     check_packable(f)

@@ -18,19 +18,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.barcodes import read_scan
-from app.fulfilment import clock, events, orders, reserve
+from app.fulfilment import clock, events, orders, pick, reserve
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
 from app.models import (
     Fulfilment,
-    FulfilmentLine,
     FulfilmentStatus,
     Handover,
     HandoverStatus,
     Node,
     Parcel,
     ParcelStatus,
-    PickLine,
     ScanRecord,
     User,
     utcnow,
@@ -42,6 +40,9 @@ def open_handover(session: Session, node: Node, carrier_code: str, user: User) -
     """The open handover of this carrier at the node, or a new one."""
     if carrier_code not in CARRIERS:
         raise Refusal("ship_unknown_carrier", carrier=carrier_code)
+    # Two dock handhelds opening one carrier at once: the node's row is the
+    # lock (PostgreSQL), so the second finds the first's handover.
+    session.execute(select(Node.id).where(Node.id == node.id).with_for_update())
     handover = session.scalar(select(Handover).where(
         Handover.node_id == node.id, Handover.carrier == carrier_code, Handover.status == HandoverStatus.open))
     if handover is not None:
@@ -96,20 +97,11 @@ def scan_parcel(session: Session, handover: Handover, code: str, user: User) -> 
 
 
 def _ship_fulfilment(session: Session, f: Fulfilment, now) -> None:
-    reserve.consume(session, f, units_by_bin(session, f))
+    reserve.consume(session, f, pick.units_by_bin(f))
     f.status, f.shipped_at, f.updated_at = FulfilmentStatus.shipped, now, now
     events.record(session, "fulfilment.shipped", fulfilment=f,
                   data={"parcels": [p.tracking_number for p in f.parcels if p.items]})
     orders.refresh(f.order)
-
-
-def units_by_bin(session: Session, f: Fulfilment) -> dict[tuple[int, int], int]:
-    """(location_id, sku_id) -> units picked from that bin for this fulfilment."""
-    rows = session.execute(
-        select(PickLine.location_id, PickLine.sku_id, func.sum(PickLine.picked))
-        .join(FulfilmentLine, FulfilmentLine.id == PickLine.fulfilment_line_id)
-        .where(FulfilmentLine.fulfilment_id == f.id).group_by(PickLine.location_id, PickLine.sku_id)).all()
-    return {(loc, sku): int(units) for loc, sku, units in rows if units}
 
 
 def close_handover(session: Session, handover: Handover, user: User) -> Handover:
