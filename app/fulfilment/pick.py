@@ -34,7 +34,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from app.barcodes import Scan, read_scan
-from app.fulfilment import events, orders
+from app.fulfilment import events, hold, orders
 from app.fulfilment.errors import Refusal
 from app.fulfilment.redispatch import redispatch
 from app.models import (
@@ -83,7 +83,7 @@ class Accepted:
 def waiting(session: Session, node_id: int) -> int:
     """Reserved fulfilments at the node that are not on a list yet."""
     return session.scalar(select(func.count()).select_from(Fulfilment).where(
-        Fulfilment.node_id == node_id, Fulfilment.status == FulfilmentStatus.reserved,
+        Fulfilment.node_id == node_id, Fulfilment.status == FulfilmentStatus.reserved, hold.not_held(),
         ~exists().where(PickListFulfilment.fulfilment_id == Fulfilment.id))) or 0
 
 
@@ -225,7 +225,7 @@ def build_list(session: Session, node: Node, orders_wanted: int) -> PickList | N
     builder taking the same fulfilment fails on the unique key and retries."""
     fulfilments = list(session.scalars(
         select(Fulfilment).join(Order, Order.id == Fulfilment.order_id)
-        .where(Fulfilment.node_id == node.id, Fulfilment.status == FulfilmentStatus.reserved,
+        .where(Fulfilment.node_id == node.id, Fulfilment.status == FulfilmentStatus.reserved, hold.not_held(),
                ~exists().where(PickListFulfilment.fulfilment_id == Fulfilment.id))
         .order_by(Order.promised_by.is_(None), Order.promised_by, Order.placed_at, Fulfilment.id)
         .limit(orders_wanted)
