@@ -614,9 +614,17 @@ def load_users(session: Session) -> None:
         access.create_user(session, u.code, u.name, u.role, u.pin, u.node, u.language)
 
 
+CARRIER_TOKEN = "carrier:ly-express"
+
+
 def mint_tokens(session: Session) -> dict[str, str]:
     return {CHANNEL: access.create_token(session, CHANNEL),
-            ADMIN_CHANNEL: access.create_token(session, ADMIN_CHANNEL, admin=True)}
+            ADMIN_CHANNEL: access.create_token(session, ADMIN_CHANNEL, admin=True),
+            CARRIER_TOKEN: access.create_carrier_token(session, "ly-express")}
+
+
+def _token_kind(name: str) -> str:
+    return {ADMIN_CHANNEL: "admin token", CARRIER_TOKEN: "carrier token"}.get(name, "channel token")
 
 
 def demo_order_count(session: Session) -> int:
@@ -715,12 +723,17 @@ def banner(url: str, facts: dict[str, Any], tokens: dict[str, str], tokens_new: 
              for u in USERS]
     out += _table(rows)
     out += ["", "API tokens" + (" (new for this run; earlier ones still work):" if not tokens_new else ":")]
-    out += _table([["admin token" if ch == ADMIN_CHANNEL else "channel token", ch, tok] for ch, tok in tokens.items()])
+    out += _table([[_token_kind(name), name.removeprefix("carrier:"), tok] for name, tok in tokens.items()])
     token = tokens.get(CHANNEL, "<token>")
     out += ["", "Try:",
             f"  export TOKEN={token}",
             f"  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/orders/{facts['example_order']}",
             f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/api/v1/events?after=0&limit=20'",
+            "  # once a parcel has shipped, the courier reports it delivered (carrier token):",
+            f"  curl -s -H \"Authorization: Bearer {tokens.get(CARRIER_TOKEN, '<carrier token>')}\" "
+            f"-H 'Content-Type: application/json' {base}/api/v1/carrier-events -d "
+            "'{\"events\": [{\"tracking_number\": \"LY...\", \"status\": \"delivered\", "
+            "\"at\": \"2026-11-25T18:00:00+08:00\"}]}'",
             "", f"A new demo order arrives about every {STREAM_SECONDS:.0f} s while the server runs "
                 "(Ctrl+C stops it).", "=" * 60, ""]
     return "\n".join(out)
@@ -851,11 +864,17 @@ def run(app, host: str = "127.0.0.1", port: int = 5000, serve: bool = True, rese
         return result
 
     from werkzeug.serving import run_simple
+
+    from app import scheduler, webhooks
     stream = OrderStream(app)
     stream.start()
+    # What `luyue serve` runs beside the requests: time-based jobs, webhooks.
+    jobs, sender = scheduler.start(app), webhooks.start(app)
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     finally:
+        jobs.set()
+        sender.stop(wait=2)
         stream.stop()
         stream.join(timeout=5)
     return result

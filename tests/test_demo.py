@@ -91,7 +91,7 @@ def counts(db) -> dict[str, int]:
 def test_demo_loads_shanghai_and_hangzhou_with_valid_barcodes_users_and_orders(db):
     loaded = demo.load(db)
     assert loaded.created and loaded.orders_submitted == demo.DEMO_ORDERS
-    assert set(loaded.tokens) == {demo.CHANNEL, demo.ADMIN_CHANNEL}
+    assert set(loaded.tokens) == {demo.CHANNEL, demo.ADMIN_CHANNEL, demo.CARRIER_TOKEN}
 
     with db.reading() as s:
         nodes = s.scalars(select(Node)).all()
