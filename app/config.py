@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 
@@ -40,14 +40,11 @@ class Settings:
     webhook_backoff_max_seconds: float = 600.0
     webhook_poll_seconds: float = 1.0
     webhook_senders: int = 4
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, instance_path: Path, **overrides) -> "Settings":
         values: dict = {}
         for f in fields(cls):
-            if f.name == "extra":
-                continue
             raw = os.environ.get(f"LUYUE_{f.name.upper()}")
             if raw is None:
                 continue
