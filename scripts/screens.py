@@ -194,23 +194,16 @@ def picked_totes(app, badge: str, tote_prefix: str, orders: int) -> list[tuple[s
         demo.submit_orders(db, total)
     with db.transaction() as s:
         pick.claim_next(s, s.scalar(select(User).where(User.code == badge)), orders)
-    n = 0
-    while True:
+    floor, n = Floor(app, badge), 0
+    while (state := floor.now()) is not None:
         n += 1
+        if state["totes"]:
+            code = f"{tote_prefix}-{state['slot']:02d}"
+        else:
+            code = {PickStep.location: state["location"], PickStep.product: state["barcode"],
+                    PickStep.quantity: state["barcode"], PickStep.tote: state["tote"]}[state["step"]]
         with db.transaction() as s:
-            user = s.scalar(select(User).where(User.code == badge))
-            pl = pick.held_by(s, user)
-            if pl is None:
-                break
-            slot = pick.next_tote_slot(pl)
-            if slot is not None:
-                code = f"{tote_prefix}-{slot.slot:02d}"
-            else:
-                line = pick.current_line(pl)
-                code = {PickStep.location: line.location.code,
-                        PickStep.product: line.sku.barcodes[0].code, PickStep.quantity: line.sku.barcodes[0].code,
-                        PickStep.tote: pick.slot_of(pl, line).tote}[line.step]
-            pick.scan(s, user, f"shot-{tote_prefix}-{n:04d}", code)
+            pick.scan(s, s.scalar(select(User).where(User.code == badge)), f"shot-{tote_prefix}-{n:04d}", code)
     with db.reading() as s:
         rows = s.execute(select(PickListFulfilment.tote, Fulfilment)
                          .join(Fulfilment, Fulfilment.id == PickListFulfilment.fulfilment_id)

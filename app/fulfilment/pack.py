@@ -17,12 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from app.barcodes import read_scan
 from app.fulfilment import events, orders, pick
 from app.fulfilment.carriers import CARRIERS, carrier_for
 from app.fulfilment.errors import Refusal
+from app.fulfilment.ship import find_parcel
 from app.models import (
     Barcode,
     Fulfilment,
@@ -231,16 +232,12 @@ def close(session: Session, user: User, scan_id: str, node: Node, ref: str, weig
 
 # --- what gets printed ------------------------------------------------------------------
 
-def parcel_at(session: Session, node: Node, tracking_number: str) -> Parcel:
-    """A labelled parcel of this node by its tracking number (or SSCC)."""
-    code = read_scan(tracking_number)
-    sscc = code.gs1.get("00") or (code.text if len(code.text) == 18 and code.text.isdigit() else None)
-    where = Parcel.sscc == sscc if sscc else Parcel.tracking_number == code.text.upper()
-    parcel = session.scalar(select(Parcel).join(Fulfilment, Fulfilment.id == Parcel.fulfilment_id)
-                            .where(where, Fulfilment.node_id == node.id)
-                            .options(selectinload(Parcel.items).selectinload(ParcelItem.sku)))
-    if parcel is None or parcel.tracking_number is None:
-        raise Refusal("parcel_not_found", code=code.text)
+def parcel_at(session: Session, node: Node, code: str) -> Parcel:
+    """A labelled parcel of this node by its tracking number or SSCC, as
+    the dock finds it (`ship.find_parcel`)."""
+    parcel = find_parcel(session, code)
+    if parcel is None or parcel.tracking_number is None or parcel.fulfilment.node_id != node.id:
+        raise Refusal("parcel_not_found", code=read_scan(code).text)
     return parcel
 
 

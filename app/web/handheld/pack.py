@@ -416,7 +416,8 @@ def reprint(tracking: str):
     return _parcel_screen(tracking, refusal=refusal, notice=notice, printed=my_printer() is None)
 
 
-def _pdf(body: bytes, name: str) -> Response:
+def pdf_response(body: bytes, name: str) -> Response:
+    """A PDF shown in the browser (inline), never cached."""
     return Response(body, mimetype=PDF, headers={"Content-Disposition": f'inline; filename="{name}"',
                                                  "Cache-Control": "no-store"})
 
@@ -433,7 +434,7 @@ def label_pdf(tracking: str):
         label, parcel_id, first = pack.label_data(parcel), parcel.id, parcel.label_printed_at is None
     if first:
         database().run(lambda s: _printed(s, parcel_id))
-    return _pdf(shipping_label_pdf(label, size=size), f"label-{label.tracking_number}.pdf")
+    return pdf_response(shipping_label_pdf(label, size=size), f"label-{label.tracking_number}.pdf")
 
 
 @bp.get("/parcels/<tracking>/slip.pdf")
@@ -443,7 +444,7 @@ def slip_pdf(tracking: str):
     with database().reading() as s:
         parcel = pack.parcel_at(s, _node(s), tracking)
         slip, name = pack.packing_slip_data(parcel), parcel.tracking_number
-    return _pdf(packing_slip_pdf(slip), f"slip-{name}.pdf")
+    return pdf_response(packing_slip_pdf(slip), f"slip-{name}.pdf")
 
 
 def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -466,4 +467,4 @@ def labels_pdf():
         labels = [pack.label_data(p) for p in pack.labelled_on(s, _node(s), *_day_bounds(day))]
     if not labels:
         return _home(refusal=Refusal("labels_none", day=day.isoformat()))
-    return _pdf(batch_labels_pdf(labels, size=size), f"labels-{g.user.node.code}-{day.isoformat()}.pdf")
+    return pdf_response(batch_labels_pdf(labels, size=size), f"labels-{g.user.node.code}-{day.isoformat()}.pdf")

@@ -17,7 +17,7 @@ parcel scanned again onto the handover it is on is not counted twice.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, request, url_for
+from flask import Blueprint, current_app, g, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from app.models import HandoverStatus, Node, Parcel, Role, User
 from app.web import auth, database
 from app.web.auth import role_required
 from app.web.handheld import render_screen, scan_id
+from app.web.handheld.pack import label_size, pdf_response
 from printing.labels import batch_labels_pdf, manifest_pdf
 
 bp = Blueprint("ship", __name__, url_prefix="/ship")
@@ -174,11 +175,6 @@ def close(ref: str):
     return _handover(ref, notice=_("Handover closed. Print the manifest for the courier to sign."), confirm=True)
 
 
-def _pdf(body: bytes, name: str) -> Response:
-    return Response(body, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
-
-
 @bp.get("/h/<ref>/manifest.pdf")
 @role_required(*DOCK)
 def manifest(ref: str):
@@ -186,17 +182,16 @@ def manifest(ref: str):
     lines for the courier's signature."""
     with database().reading() as s:
         data = ship.manifest_data(s, ship.handover_at(s, _node(s), ref))
-    return _pdf(manifest_pdf(data), f"manifest-{ref}.pdf")
+    return pdf_response(manifest_pdf(data), f"manifest-{ref}.pdf")
 
 
 @bp.get("/h/<ref>/labels.pdf")
 @role_required(*DOCK)
 def labels(ref: str):
     """Every label of the handover's parcels in one PDF, a page each."""
-    from app.web.handheld.pack import label_size
     with database().reading() as s:
         handover = ship.handover_at(s, _node(s), ref)
         labels = [pack.label_data(p) for p in handover.parcels]
     if not labels:
         return _handover(ref, refusal=Refusal("handover_empty", handover=ref))
-    return _pdf(batch_labels_pdf(labels, size=label_size()), f"labels-{ref}.pdf")
+    return pdf_response(batch_labels_pdf(labels, size=label_size()), f"labels-{ref}.pdf")
