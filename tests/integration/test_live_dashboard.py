@@ -64,13 +64,22 @@ def session_cookie(host: str, badge: str, pin: str) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in http.cookies)
 
 
-def connect(host: str, cookie: str | None, after: int = 0, node: str | None = None) -> simple_websocket.Client:
+class Client(simple_websocket.Client):
+    """simple_websocket's client takes only the handshake's answer from its
+    first read: a message that came in the same read waits, unseen, until
+    more data arrives. Hand it over at once."""
+
+    def handshake(self):
+        super().handshake()
+        self.connected = self._handle_events()
+
+
+def connect(host: str, cookie: str | None, after: int = 0, node: str | None = None) -> Client:
     query = f"after={after}" + (f"&node={node}" if node else "")
-    return simple_websocket.Client.connect(f"ws://{host}/lead/live?{query}",
-                                           headers={"Cookie": cookie} if cookie else {})
+    return Client.connect(f"ws://{host}/lead/live?{query}", headers={"Cookie": cookie} if cookie else {})
 
 
-def receive(ws: simple_websocket.Client, timeout: float = PATIENCE) -> str:
+def receive(ws: Client, timeout: float = PATIENCE) -> str:
     message = ws.receive(timeout=timeout)
     assert message is not None, f"nothing within {timeout} s"
     return message

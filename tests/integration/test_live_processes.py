@@ -18,6 +18,7 @@ import pytest
 import requests
 import simple_websocket
 import support
+from test_live_dashboard import Client
 from werkzeug.security import generate_password_hash
 
 from app.models import Node, User
@@ -92,9 +93,9 @@ def login(host: str, badge: str) -> requests.Session:
     return http
 
 
-def dashboard(host: str, http: requests.Session) -> simple_websocket.Client:
+def dashboard(host: str, http: requests.Session) -> Client:
     cookie = "; ".join(f"{c.name}={c.value}" for c in http.cookies)
-    return simple_websocket.Client.connect(f"ws://{host}/lead/live", headers={"Cookie": cookie})
+    return Client.connect(f"ws://{host}/lead/live", headers={"Cookie": cookie})
 
 
 def next_message(ws, test, start: float, bound: float = BOUND) -> tuple[str, float]:
