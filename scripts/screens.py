@@ -7,7 +7,8 @@ free local port, and walks Debian's chromium (Playwright) through login, a
 batch pick with a wrong scan, the keypad, a short pick and the finished list;
 then the lead's board; then the pack bench (a wrong item, a box closed early,
 the label, the parcel page, an interception) and the dock (a handover, an
-intercepted parcel, the manifest). Codes to scan are read from the database,
+intercepted parcel, the manifest); then the lead's live queues (tablet and
+phone, whole pages) and a re-dispatched fulfilment's page. Codes to scan are read from the database,
 as a picker reads them off the screen.
 """
 from __future__ import annotations
@@ -60,10 +61,10 @@ class Floor:
                     "quantity": line.quantity, "picked": line.picked, "tote": pick.slot_of(pl, line).tote}
 
 
-def shoot(page, name: str, lang: str) -> None:
+def shoot(page, name: str, lang: str, full_page: bool = False) -> None:
     page.wait_for_timeout(250)  # let the banner's shake and the fonts settle
     path = OUT / lang / f"{name}.png"
-    page.screenshot(path=str(path))
+    page.screenshot(path=str(path), full_page=full_page)
     print("wrote", path.relative_to(ROOT))
 
 
@@ -169,6 +170,37 @@ def lead_board(browser, base: str, app) -> None:
         if lang == "en":  # leave the lead's profile as the demo had it
             page.locator("button[name=language]").click()
         context.close()
+
+
+def lead_dashboard(browser, base: str, app) -> None:
+    """The lead's live queues on a tablet and on a phone, and the page of a
+    fulfilment that a short pick moved (dispatch reasons and lineage)."""
+    from app.models import Fulfilment
+    with app.extensions["luyue.db"].reading() as s:
+        # Where a short pick moved units from: its page has actions, both reasons, the lineage.
+        origin = s.scalar(select(Fulfilment.redispatched_from_id).where(Fulfilment.redispatched_from_id.is_not(None))
+                          .order_by(Fulfilment.id).limit(1))
+        moved = s.get(Fulfilment, origin).ref if origin else None
+    for lang in ("zh", "en"):
+        for size, suffix in (({"width": 1024, "height": 768}, "tablet"), ({"width": 360, "height": 640}, "phone")):
+            context = browser.new_context(viewport=size, device_scale_factor=1 if suffix == "tablet" else 2,
+                                          locale="zh-CN" if lang == "zh" else "en-US")
+            page = context.new_page()
+            page.goto(base + "/login")
+            scan(page, LEAD[0])
+            page.locator("#pin").fill(LEAD[1])
+            page.locator("#pin").press("Enter")
+            page.wait_for_selector("#lead-conn[data-state=connected]")
+            if lang == "en":
+                page.locator("button[name=language]").click()
+                page.wait_for_selector("#lead-conn[data-state=connected]")
+            shoot(page, f"40-lead-dashboard-{suffix}", lang, full_page=True)
+            if moved:
+                page.goto(f"{base}/lead/f/{moved}")
+                shoot(page, f"41-lead-fulfilment-{suffix}", lang, full_page=True)
+            if lang == "en":  # leave the lead's profile as the demo had it
+                page.locator("button[name=language]").click()
+            context.close()
 
 
 # --- packing and the dock -------------------------------------------------------------
@@ -387,6 +419,7 @@ def main() -> None:
                 pick.claim_next(s, s.scalar(select(User).where(User.code == "P002")), 2)
             lead_board(browser, base, app)
             pack_and_ship(browser, base, app)
+            lead_dashboard(browser, base, app)
             browser.close()
     finally:
         server.shutdown()
