@@ -304,7 +304,8 @@ def import_stock(path: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
-@click.option("--threads", default=16, show_default=True, type=int, help="threads per worker (carry websockets)")
+@click.option("--threads", default=64, show_default=True, type=int,
+              help="threads per worker; each open live screen (a picker's home, a lead's dashboard) holds one")
 @with_appcontext
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Run the production server (gunicorn) on the configured database."""
