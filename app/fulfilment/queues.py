@@ -36,6 +36,7 @@ from app.models import (
     Event,
     Fulfilment,
     FulfilmentHold,
+    FulfilmentLine,
     FulfilmentStatus as S,
     Node,
     Order,
@@ -43,6 +44,7 @@ from app.models import (
     ParcelItem,
     PickLine,
     PickList,
+    PickListFulfilment,
     PickListState,
     PickStep,
     Role,
@@ -259,6 +261,7 @@ def _promises(session: Session, node_id: int, now: dt.datetime) -> tuple[tuple[P
 def _holds(session: Session, node_id: int, now: dt.datetime) -> tuple[tuple[Held, ...], int]:
     """Active holds on the node's unshipped fulfilments, oldest first, and how
     many fulfilments are held."""
+    # Active as app.fulfilment.hold has it: not released, `until` not passed.
     where = (Fulfilment.node_id == node_id, Fulfilment.status.in_(UNSHIPPED_AT_NODE),
              FulfilmentHold.released_at.is_(None), or_(FulfilmentHold.until.is_(None), FulfilmentHold.until > now))
     rows = session.execute(
@@ -404,7 +407,6 @@ def find(session: Session, text: str) -> Fulfilment | None:
 def detail(session: Session, ref: str) -> Detail | None:
     """A fulfilment with its order, lines, dispatch reason, lineage (both
     ways), holds, latest events and pick list."""
-    from app.models import FulfilmentLine, PickListFulfilment
     f = session.scalar(select(Fulfilment).where(Fulfilment.ref == ref).options(
         selectinload(Fulfilment.order), selectinload(Fulfilment.node),
         selectinload(Fulfilment.lines).selectinload(FulfilmentLine.sku)))

@@ -221,12 +221,8 @@ def _fulfilment_screen(ref: str, status: int = 200, refusal: Refusal | None = No
                              can_act=queues.may_act(g.user, found.fulfilment),
                              movable=found.fulfilment.status in redispatch.MOVABLE,
                              holdable=found.fulfilment.status in orders.NOT_YET_SHIPPED,
-                             active_holds=[h for h in found.holds if _active(h)],
+                             active_holds=hold.active_holds(s, found.fulfilment),
                              hold_hours=HOLD_HOURS, refusal=refusal, notice=notice)
-
-
-def _active(h) -> bool:
-    return h.released_at is None and (h.until is None or h.until > utcnow())
 
 
 @bp.get("/f/<ref>")
