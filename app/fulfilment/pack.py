@@ -288,3 +288,12 @@ def labelled_on(session: Session, node: Node, start, end) -> list[Parcel]:
         .where(Fulfilment.node_id == node.id, Parcel.packed_at >= start, Parcel.packed_at < end,
                Parcel.tracking_number.is_not(None))
         .order_by(Parcel.packed_at, Parcel.id)))
+
+
+def printer_failed(session: Session, parcel: Parcel, printer: str, reason: str, by: User) -> None:
+    """A label did not reach the bench's printer: the parcel stays packed, and
+    the lead sees it among the exceptions. A node event only: the sales
+    platform's feed is not told of the shop floor's printers."""
+    events.record(session, "printer.failed", node=parcel.fulfilment.node,
+                  data={"printer": printer, "reason": reason, "parcel": parcel.tracking_number,
+                        "fulfilment": parcel.fulfilment.ref, "by": by.code})

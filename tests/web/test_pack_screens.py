@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from app.access import create_user
 from app.fulfilment import pack, pick
-from app.models import Fulfilment, Node, Parcel, User
+from app.models import Event, Fulfilment, Node, Parcel, User
 from app.web.handheld.pack import parse_weight
 
 PROMISED = "2026-11-25T18:00:00+08:00"
@@ -415,6 +415,12 @@ def test_a_printer_that_does_not_answer_leaves_the_parcel_packed(client, staff, 
     assert again.status_code == 422 and refusal_of(again) == "printer_unavailable"
     with staff.db.reading() as s:
         assert s.scalar(select(Parcel.label_printed_at).where(Parcel.tracking_number == tracking)) is None
+        # The lead sees both failures; the sales channel's feed does not.
+        failures = s.execute(select(Event.data, Event.node_id, Event.channel_id)
+                             .where(Event.type == "printer.failed").order_by(Event.seq)).all()
+        node_id = s.scalar(select(Fulfilment.node_id).where(Fulfilment.ref == ref))
+    assert [(d["printer"], d["parcel"], d["fulfilment"]) for d, _, _ in failures] == [("bench-2", tracking, ref)] * 2
+    assert all(node == node_id and channel is None for _, node, channel in failures)
 
 
 def test_an_unknown_printer_cannot_be_chosen_and_none_means_the_browser(client, bench, app):

@@ -142,6 +142,9 @@ def _print(parcel_id: int) -> tuple[str | None, Refusal | None]:
     except PrinterUnavailable as e:
         refusal = Refusal("printer_unavailable", printer=e.printer_name, reason=e.reason)
         _log(refusal)
+        user_id = g.user.id
+        database().run(lambda s: pack.printer_failed(s, s.get(Parcel, parcel_id), e.printer_name, e.reason,
+                                                     s.get(User, user_id)))
         return None, refusal
     database().run(lambda s: _printed(s, parcel_id))
     return _("Label sent to printer %(printer)s.", printer=printer.name), None
