@@ -7,7 +7,6 @@ reservations that no longer fit, and new stock dispatches what was waiting.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StringConstraints, ValidationError

@@ -23,9 +23,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
-    Integer,
     String,
-    Text,
     UniqueConstraint,
     event,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, g, has_app_context, jsonify, request
+from flask import Blueprint, Response, current_app, g, has_app_context, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 

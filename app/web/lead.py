@@ -42,7 +42,7 @@ from app.live import CLOSE_RESTARTING, Shared, hub as live_hub, stopping
 from app.models import Node, Role, User, utcnow
 from app.web import database
 from app.web.auth import ROLE_HOME, role_required
-from app.web.handheld import render_screen
+from app.web.handheld import render_screen, current_user as _me
 
 bp = Blueprint("lead", __name__, url_prefix="/lead")
 ROLE_HOME[Role.lead] = "lead.dashboard"
@@ -76,8 +76,6 @@ def _node(s: Session, user: User, code: str | None) -> Node:
     return s.get(Node, user.node_id)
 
 
-def _me(s: Session) -> User:
-    return s.get(User, g.user.id)
 
 
 def _can_act(node_id: int) -> bool:

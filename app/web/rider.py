@@ -28,7 +28,13 @@ from app.fulfilment.errors import Refusal
 from app.models import Parcel, ParcelDelivery, Role, TrackingStatus, User
 from app.web import auth, database
 from app.web.auth import role_required
-from app.web.handheld import render_screen, scan_id
+from app.web.handheld import (
+    render_screen,
+    scan_id,
+    current_user as _me,
+    screen_status as _status,
+    log_refusal as _log,
+)
 
 bp = Blueprint("ride", __name__, url_prefix="/ride")
 
@@ -51,18 +57,10 @@ def _refused(refusal: Refusal):
     return _home(refusal=refusal)
 
 
-def _me(s: Session) -> User:
-    return s.get(User, g.user.id)
 
 
-def _status(refusal: Refusal | None) -> int:
-    # In place, like any refusal on a handheld screen (htmx swaps 4xx).
-    return 422 if refusal is not None else 200
 
 
-def _log(refusal: Refusal) -> None:
-    current_app.logger.info("refused %s %s -> %s: %s", request.method, request.path, refusal.key,
-                            refusal.message("en")[:300])
 
 
 def _home(refusal: Refusal | None = None, notice: str | None = None):

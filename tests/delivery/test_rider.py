@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.fulfilment import cancel, tracking
 from app.models import Parcel, ParcelDelivery, ProofKind, User
-from deliveries import Receiver, order_of, packed, shipped
+from deliveries import Receiver, order_of, packed
 from support import check_invariants, stock_of
 
 HX = {"HX-Request": "true"}

@@ -14,7 +14,6 @@ from app.models import Event, Fulfilment, FulfilmentStatus, Node, NodeDay, Order
 from support import (
     PLACES,
     check_invariants,
-    count,
     order_body,
     ship_to,
     stock_of,

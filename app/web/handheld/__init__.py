@@ -13,8 +13,10 @@ from typing import Any
 
 from flask import current_app, g, render_template, request
 from jinja2_fragments.flask import render_block
+from sqlalchemy.orm import Session
 
 from app.fulfilment.errors import Refusal
+from app.models import Node, User
 
 _SCAN_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 
@@ -48,3 +50,24 @@ def new_scan_id() -> str:
     """Rendered into scan forms, so even a browser without JavaScript sends an
     id that a resubmission of the same form repeats."""
     return "page-" + uuid.uuid4().hex
+
+
+def current_user(session: Session) -> User:
+    """The logged-in worker, in this session."""
+    return session.get(User, g.user.id)
+
+
+def current_node(session: Session) -> Node:
+    """The node the logged-in worker works at, in this session."""
+    return session.get(Node, g.user.node_id)
+
+
+def screen_status(refusal: Refusal | None) -> int:
+    """A refusal is shown in place (htmx swaps 422 like a success)."""
+    return 422 if refusal is not None else 200
+
+
+def log_refusal(refusal: Refusal) -> None:
+    """The one log line of a refusal that a screen shows itself."""
+    current_app.logger.info("refused %s %s -> %s: %s", request.method, request.path, refusal.key,
+                            refusal.message("en")[:300])

@@ -34,10 +34,17 @@ from sqlalchemy.orm import Session
 from app.fulfilment import clock, pack
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
-from app.models import Fulfilment, FulfilmentStatus, Node, Parcel, ParcelStatus, Role, User, utcnow
+from app.models import Fulfilment, FulfilmentStatus, Parcel, ParcelStatus, Role, utcnow
 from app.web import auth, database
 from app.web.auth import role_required
-from app.web.handheld import render_screen, scan_id
+from app.web.handheld import (
+    render_screen,
+    scan_id,
+    current_node as _node,
+    current_user as _me,
+    log_refusal as _log,
+    screen_status as _status,
+)
 from printing.labels import batch_labels_pdf, packing_slip_pdf, shipping_label_pdf
 from printing.layout import SIZES
 from printing.printers import Printer, PrinterUnavailable, parse_printer, send_label
@@ -79,21 +86,12 @@ def _refused(refusal: Refusal):
     return _home(refusal=refusal)
 
 
-def _node(s: Session) -> Node:
-    return s.get(Node, g.user.node_id)
 
 
-def _me(s: Session) -> User:
-    return s.get(User, g.user.id)
 
 
-def _log(refusal: Refusal) -> None:
-    current_app.logger.info("refused %s %s -> %s: %s", request.method, request.path, refusal.key,
-                            refusal.message("en")[:300])
 
 
-def _status(refusal: Refusal | None) -> int:
-    return 200 if refusal is None else 422  # in place, like any refusal on a handheld screen
 
 
 # --- printers ------------------------------------------------------------------------
@@ -142,9 +140,8 @@ def _print(parcel_id: int) -> tuple[str | None, Refusal | None]:
     except PrinterUnavailable as e:
         refusal = Refusal("printer_unavailable", printer=e.printer_name, reason=e.reason)
         _log(refusal)
-        user_id = g.user.id
-        database().run(lambda s: pack.printer_failed(s, s.get(Parcel, parcel_id), e.printer_name, e.reason,
-                                                     s.get(User, user_id)))
+        name, reason = e.printer_name, e.reason
+        database().run(lambda s: pack.printer_failed(s, s.get(Parcel, parcel_id), name, reason, _me(s)))
         return None, refusal
     database().run(lambda s: _printed(s, parcel_id))
     return _("Label sent to printer %(printer)s.", printer=printer.name), None

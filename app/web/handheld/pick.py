@@ -31,11 +31,10 @@ from app.models import (
     PickListState,
     PickStep,
     Role,
-    User,
 )
 from app.web import database
 from app.web.auth import role_required
-from app.web.handheld import render_screen, scan_id
+from app.web.handheld import render_screen, scan_id, current_user as _me
 
 bp = Blueprint("pick", __name__, url_prefix="/pick")
 
@@ -55,8 +54,6 @@ def _refused(refusal: Refusal):
 bp.add_app_template_global(pick.progress, "pick_progress")
 
 
-def _me(session: Session) -> User:
-    return session.get(User, g.user.id)
 
 
 # --- what to show --------------------------------------------------------------------

@@ -17,17 +17,24 @@ parcel scanned again onto the handover it is on is not counted twice.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request, url_for
+from flask import Blueprint, g, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from app.fulfilment import pack, ship
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
-from app.models import HandoverStatus, Node, Parcel, Role, User
+from app.models import HandoverStatus, Parcel, Role
 from app.web import auth, database
 from app.web.auth import role_required
-from app.web.handheld import render_screen, scan_id
+from app.web.handheld import (
+    render_screen,
+    scan_id,
+    current_node as _node,
+    current_user as _me,
+    log_refusal as _log,
+    screen_status as _status,
+)
 from app.web.handheld.pack import label_size, pdf_response
 from printing.labels import batch_labels_pdf, manifest_pdf
 
@@ -47,21 +54,12 @@ def _refused(refusal: Refusal):
     return _home(refusal=refusal)
 
 
-def _node(s: Session) -> Node:
-    return s.get(Node, g.user.node_id)
 
 
-def _me(s: Session) -> User:
-    return s.get(User, g.user.id)
 
 
-def _log(refusal: Refusal) -> None:
-    current_app.logger.info("refused %s %s -> %s: %s", request.method, request.path, refusal.key,
-                            refusal.message("en")[:300])
 
 
-def _status(refusal: Refusal | None) -> int:
-    return 200 if refusal is None else 422
 
 
 # --- what to show --------------------------------------------------------------------
