@@ -8,6 +8,8 @@ import biip
 from biip import ParseConfig, ParseError
 from biip.gtin import Gtin
 
+from printing.gs1 import gs1_check_digit
+
 GTIN_LENGTHS = (8, 12, 13, 14)
 
 
@@ -25,12 +27,6 @@ def gtin_problem(code: str) -> str | None:
     except ParseError as e:
         return str(e)
     return None
-
-
-def gs1_check_digit(digits: str) -> int:
-    """The GS1 mod-10 check digit for the digits before it."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
-    return (10 - total % 10) % 10
 
 
 def ean13(payload12: str) -> str:
