@@ -67,8 +67,7 @@ MAX_ANSWER_BYTES = 64 * 1024
 
 # --- the feed item, shared with GET /api/v1/events -----------------------------------
 
-def stamp(value: dt.datetime | None) -> str | None:
-    return value.astimezone(clock.zone()).isoformat(timespec="milliseconds") if value else None
+stamp = clock.stamp
 
 
 def feed_items(session: Session, channel_id: int, after: int, limit: int) -> list[dict[str, Any]]:

@@ -18,3 +18,8 @@ def zone() -> ZoneInfo:
 
 def business_day(at: dt.datetime) -> dt.date:
     return at.astimezone(_zone).date()
+
+
+def stamp(value: dt.datetime | None) -> str | None:
+    """RFC 3339 with the business zone's offset, as the API and webhooks show times."""
+    return value.astimezone(_zone).isoformat(timespec="milliseconds") if value else None

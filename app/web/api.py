@@ -80,8 +80,7 @@ def _require_admin() -> None:
         raise Refusal("forbidden", needed="an admin token")
 
 
-def _stamp(value: dt.datetime | None) -> str | None:
-    return value.astimezone(clock.zone()).isoformat(timespec="milliseconds") if value else None
+_stamp = clock.stamp
 
 
 # --- documents -----------------------------------------------------------------
