@@ -1,6 +1,7 @@
 """Who may do what: channel API tokens and floor users (badge + PIN)."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 import threading
@@ -79,14 +80,33 @@ def create_user(session: Session, code: str, name: str, role: str, pin: str, nod
         session.add(user)
     user.name, user.role, user.node, user.language = name, Role(role), node, language
     user.pin_hash = generate_password_hash(pin)
+    user.failed_logins, user.locked_until = 0, None  # a new PIN lifts a lock
     session.flush()
     return user
 
 
+# Wrong PINs in a row before a badge is locked, and for how long.
+MAX_FAILED_LOGINS = 5
+LOCK_MINUTES = 15
+
+
 def check_login(session: Session, code: str, pin: str) -> User | None:
+    """The user if badge and PIN match; None if not. Wrong PINs are counted
+    (the session must commit even then): the fifth in a row locks the badge
+    for LOCK_MINUTES, refused with `login_locked` even with the right PIN."""
     user = session.scalar(select(User).where(User.code == code, User.active.is_(True)))
-    if user is None or not check_password_hash(user.pin_hash, pin):
+    if user is None:
         return None
+    now = dt.datetime.now(dt.timezone.utc)
+    if user.locked_until is not None and user.locked_until > now:
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        raise Refusal("login_locked", minutes=minutes)
+    if not check_password_hash(user.pin_hash, pin):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.failed_logins, user.locked_until = 0, now + dt.timedelta(minutes=LOCK_MINUTES)
+        return None
+    user.failed_logins, user.locked_until = 0, None
     return user
 
 

@@ -153,6 +153,9 @@ class User(Base):
     pin_hash: Mapped[str] = mapped_column(String(255))
     language: Mapped[str] = mapped_column(String(10), default="zh")
     active: Mapped[bool] = mapped_column(default=True)
+    # Wrong PINs in a row; enough of them lock the badge for a while.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[Optional[dt.datetime]]
     node: Mapped[Optional["Node"]] = relationship()
 
 

@@ -35,6 +35,9 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     # Handheld: logging in (every screen message says what to do instead)
     "login_failed": (401, "Badge or PIN not recognised. Scan your badge again.",
                      "工牌或密码不正确,请重新扫描工牌。"),
+    "login_locked": (429, "Too many wrong PINs: this badge is locked for {minutes} more minutes, "
+                          "or until a lead resets the PIN.",
+                     "密码错误次数过多:该工牌已锁定 {minutes} 分钟,或请组长重置密码。"),
     "session_expired": (401, "Your shift login has ended. Scan your badge to log in again.",
                         "本班次登录已过期,请重新扫描工牌登录。"),
     "no_node": (403, "Your user has no node. Ask a lead to assign you to one.",

@@ -144,12 +144,17 @@ def pin():
     with `login_failed`."""
     from app.barcodes import read_scan
     code = read_scan(request.form.get("badge", "")).text
-    with database().reading() as s:
-        user = access.check_login(s, code, request.form.get("pin", ""))
+    refusal = None
+    try:
+        with database().transaction() as s:  # wrong PINs are counted
+            user = access.check_login(s, code, request.form.get("pin", ""))
+    except Refusal as locked:
+        user, refusal = None, locked
     if user is None:
-        current_app.logger.info("login refused for badge %r", code[:64])
-        return render_template("auth/badge.html", refusal=Refusal("login_failed"),
-                               next=_safe_next(request.form.get("next"))), 401
+        refusal = refusal or Refusal("login_failed")
+        current_app.logger.info("login refused for badge %r: %s", code[:64], refusal.key)
+        return render_template("auth/badge.html", refusal=refusal,
+                               next=_safe_next(request.form.get("next"))), refusal.status
     session.clear()
     session.permanent = True
     session["user_id"] = user.id

@@ -8,6 +8,7 @@ import time
 from handhelds import HX, login, refusal_of, text
 from sqlalchemy import select
 
+from app.access import create_user
 from app.models import User
 
 
@@ -32,6 +33,24 @@ def test_a_wrong_pin_is_refused_with_the_catalogue_message(client, floor):
     assert refusal_of(answer) == "login_failed"
     assert "Badge or PIN not recognised" in text(answer)
     assert client.get("/pick").status_code == 302
+
+
+def test_five_wrong_pins_lock_the_badge_until_a_new_pin_is_set(client, floor, db):
+    for _ in range(4):
+        assert refusal_of(client.post("/login/pin", data={"badge": "P2", "pin": "9999"})) == "login_failed"
+    # The right PIN still works before the fifth mistake, and starts the count again.
+    assert client.post("/login/pin", data={"badge": "P2", "pin": "2222"}).status_code == 302
+    client.post("/logout")
+    for _ in range(5):
+        client.post("/login/pin", data={"badge": "P2", "pin": "9999"})
+    locked = client.post("/login/pin", data={"badge": "P2", "pin": "2222"}, headers={"Accept-Language": "en"})
+    assert locked.status_code == 429 and refusal_of(locked) == "login_locked"
+    assert "locked for 15 more minutes" in text(locked)
+    assert client.get("/pick").status_code == 302
+    with db.transaction() as s:
+        user = s.scalar(select(User).where(User.code == "P2"))
+        create_user(s, "P2", user.name, user.role.value, "2468", user.node.code, user.language)
+    assert client.post("/login/pin", data={"badge": "P2", "pin": "2468"}).status_code == 302
 
 
 def test_screens_need_a_login_and_htmx_is_sent_to_it(client, floor):
