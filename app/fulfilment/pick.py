@@ -390,13 +390,9 @@ def scan(session: Session, user: User, scan_id: str, raw: str) -> Accepted:
                   expected=target.tote, slot=target.slot)
 
 
-def enter_quantity(session: Session, user: User, scan_id: str, total: int) -> Accepted:
-    """The keypad: how many units of the current line are in hand in all, after
-    at least one was scanned (so the product is proven). quantity/product ->
-    quantity, or tote when complete. Refusals: quantity_invalid, over_pick,
-    wrong_product (nothing scanned yet)."""
-    if _seen(session, scan_id):
-        return Accepted("repeat", repeat=True)
+def _line_in_hand(session: Session, user: User) -> tuple[PickList, PickLine, PickListFulfilment]:
+    """The picker's list (locked, reconciled), its current line and that
+    line's slot, for work that needs the bin scanned already."""
     pl = _locked_list(session, user)
     _reconcile(session, pl)
     line = current_line(pl)
@@ -405,6 +401,17 @@ def enter_quantity(session: Session, user: User, scan_id: str, total: int) -> Ac
     target = slot_of(pl, line)
     if line.step == PickStep.location:
         raise Refusal("short_needs_location", expected=line.location.code)
+    return pl, line, target
+
+
+def enter_quantity(session: Session, user: User, scan_id: str, total: int) -> Accepted:
+    """The keypad: how many units of the current line are in hand in all, after
+    at least one was scanned (so the product is proven). quantity/product ->
+    quantity, or tote when complete. Refusals: quantity_invalid, over_pick,
+    wrong_product (nothing scanned yet)."""
+    if _seen(session, scan_id):
+        return Accepted("repeat", repeat=True)
+    pl, line, target = _line_in_hand(session, user)
     if line.step == PickStep.product:
         raise Refusal("scan_product_first", sku=line.sku.code)
     if total > line.quantity:
@@ -427,14 +434,7 @@ def short_pick(session: Session, user: User, scan_id: str) -> Accepted:
 
     if _seen(session, scan_id):
         return Accepted("repeat", repeat=True)
-    pl = _locked_list(session, user)
-    _reconcile(session, pl)
-    line = current_line(pl)
-    if line is None or next_tote_slot(pl) is not None:
-        raise Refusal("no_pick_list")
-    target = slot_of(pl, line)
-    if line.step == PickStep.location:
-        raise Refusal("short_needs_location", expected=line.location.code)
+    pl, line, target = _line_in_hand(session, user)
     if line.step == PickStep.tote or line.picked >= line.quantity:
         raise Refusal("short_not_needed", quantity=line.quantity, sku=line.sku.code, tote=target.tote)
     missing = line.quantity - line.picked
