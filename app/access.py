@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.fulfilment.errors import Refusal
-from app.models import ApiToken, Channel, Node, Role, User
+from app.models import ApiToken, Channel, Node, RateWindow, Role, User
 
 
 def _sha(token: str) -> str:
@@ -137,3 +138,23 @@ class TtlCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+def count_request(session: Session, channel_id: int, limit: int, now: float | None = None) -> int | None:
+    """Count one API request of the channel in this minute. Returns the
+    seconds to wait when it is over `limit`, else None. One upsert: the
+    window's row is locked only until this short transaction commits."""
+    now = time.time() if now is None else now
+    minute = int(now // 60)
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(RateWindow)
+    stmt = insert.values(channel_id=channel_id, minute=minute, requests=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["channel_id", "minute"],
+                                      set_={"requests": RateWindow.requests + 1}).returning(RateWindow.requests)
+    requests = session.execute(stmt).scalar_one()
+    return None if requests <= limit else max(1, 60 - int(now % 60))
+
+
+def prune_rate_windows(session: Session, now: float | None = None) -> int:
+    """Forget minutes that are over."""
+    now = time.time() if now is None else now
+    return session.execute(delete(RateWindow).where(RateWindow.minute < int(now // 60) - 1)).rowcount or 0

@@ -25,6 +25,8 @@ class Settings:
     label_size: str = "100x150"
     printers: str = ""
     sql_echo: bool = False
+    # API requests a sales channel may make per minute (0: no limit).
+    rate_limit_per_minute: int = 0
     # Delivery and receipt: a delivered fulfilment completes by itself this
     # many days later; one awaiting stock this many hours is cancelled.
     auto_complete_days: float = 7.0

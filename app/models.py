@@ -141,6 +141,16 @@ class ApiToken(Base):
     __table_args__ = (CheckConstraint("(channel_id IS NULL) <> (carrier IS NULL)", name="token_channel_or_carrier"),)
 
 
+class RateWindow(Base):
+    """API requests of one channel in one minute, counted in the database so
+    every worker and machine enforces the same limit."""
+
+    __tablename__ = "rate_windows"
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # Unix time // 60
+    requests: Mapped[int] = mapped_column(default=0)
+
+
 class User(Base):
     """A person on the floor, logging in with a badge code and a PIN."""
 

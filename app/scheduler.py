@@ -30,7 +30,7 @@ def _delivery_jobs(app: Flask) -> dict[str, int]:
     expired holds recorded, the webhook log pruned: one transaction each."""
     import datetime as dt
 
-    from app import webhooks
+    from app import access, webhooks
     from app.fulfilment import deliver, hold
 
     db, settings = app.extensions["luyue.db"], app.config["LUYUE"]
@@ -44,6 +44,8 @@ def _delivery_jobs(app: Flask) -> dict[str, int]:
         done["holds_expired"] = hold.release_expired(session)
     with db.transaction() as session:
         done["webhook_log_pruned"] = webhooks.prune_log(session)
+    with db.transaction() as session:
+        done["rate_windows_pruned"] = access.prune_rate_windows(session)
     return done
 
 

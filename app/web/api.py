@@ -48,6 +48,12 @@ def authenticate() -> None:
     owner, carrier = found
     g.channel, g.admin = owner if owner is not None else (None, False)
     g.carrier = carrier
+    limit = current_app.config["LUYUE"].rate_limit_per_minute
+    if limit and g.channel is not None:
+        channel_id = g.channel.id
+        wait = database().run(lambda s: access.count_request(s, channel_id, limit))
+        if wait is not None:
+            raise Refusal("rate_limited", seconds=wait, details={"retry_after_seconds": wait, "limit_per_minute": limit})
     # A carrier's token posts tracking updates and nothing else.
     if carrier is not None and request.endpoint not in CARRIER_ENDPOINTS:
         raise Refusal("forbidden", needed="a sales channel's token")

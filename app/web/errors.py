@@ -31,7 +31,8 @@ def answer(refusal: Refusal, status: int | None = None):
     current_app.logger.info("refused %s %s -> %s %s: %s", request.method, request.path, status,
                             refusal.code, refusal.message("en")[:300])
     if wants_json():
-        return jsonify(refusal.body()), status
+        retry = refusal.details.get("retry_after_seconds")
+        return jsonify(refusal.body()), status, ({"Retry-After": str(retry)} if retry else {})
     return render_template_string(_PAGE, status=status, message=refusal.message(_language())), status
 
 
