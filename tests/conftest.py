@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +131,54 @@ def admin_headers(token_for) -> dict[str, str]:
 def headers(token_for) -> dict[str, str]:
     """A sales channel's headers: channel 'shop'."""
     return {"Authorization": f"Bearer {token_for('shop')}"}
+
+
+# --- a label printer on loopback, for the printing and pack-bench tests ----------------
+
+class FakeZplPrinter:
+    """A raw TCP 'printer' on 127.0.0.1 that records what it receives."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.received: list[bytes] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(10)
+        try:
+            conn, _ = self.server.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            chunks = []
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+            self.received.append(b"".join(chunks))
+        self._done.set()
+
+    def wait(self, timeout: float = 5) -> bytes:
+        assert self._done.wait(timeout), "the fake printer received nothing"
+        return self.received[0]
+
+    def close(self) -> None:
+        self.server.close()
+        self._thread.join(2)
+
+
+@pytest.fixture
+def zpl_printer() -> Iterator[FakeZplPrinter]:
+    printer = FakeZplPrinter()
+    yield printer
+    printer.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

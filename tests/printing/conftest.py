@@ -5,10 +5,7 @@ way a scanner would (zxing-cpp)."""
 from __future__ import annotations
 
 import tempfile
-import socket
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -79,52 +76,3 @@ def scan_plain():
 def row_runs():
     """row_runs(pixels) -> [(is_dark, start, length), …]."""
     return runs
-
-
-class FakeZplPrinter:
-    """A raw TCP 'printer' on 127.0.0.1 that records what it receives."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.received: list[bytes] = []
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        self.server.settimeout(10)
-        try:
-            conn, _ = self.server.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(10)
-            chunks = []
-            while chunk := conn.recv(65536):
-                chunks.append(chunk)
-            self.received.append(b"".join(chunks))
-        self._done.set()
-
-    def wait(self, timeout: float = 5) -> bytes:
-        assert self._done.wait(timeout), "the fake printer received nothing"
-        return self.received[0]
-
-    def close(self) -> None:
-        self.server.close()
-        self._thread.join(2)
-
-
-@pytest.fixture
-def zpl_printer() -> Iterator[FakeZplPrinter]:
-    printer = FakeZplPrinter()
-    yield printer
-    printer.close()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A local port nobody listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

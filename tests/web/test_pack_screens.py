@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import io
 import re
-import socket
-import threading
 
 import pytest
 from handhelds import BARCODES, HX, login, refusal_of, scans_recorded, text
@@ -142,50 +140,6 @@ class Bench:
 def bench(client, staff):
     login(client, "K1", "5555")
     return Bench(client)
-
-
-class FakeZplPrinter:
-    """A raw TCP label printer on 127.0.0.1 that keeps what it receives."""
-
-    def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.received: list[bytes] = []
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        self.server.settimeout(10)
-        try:
-            conn, _ = self.server.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(10)
-            chunks = []
-            while chunk := conn.recv(65536):
-                chunks.append(chunk)
-            self.received.append(b"".join(chunks))
-        self.done.set()
-
-    def close(self) -> None:
-        self.server.close()
-        self.thread.join(2)
-
-
-@pytest.fixture
-def zpl_printer():
-    printer = FakeZplPrinter()
-    yield printer
-    printer.close()
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the bench ----------------------------------------------------------------------------
@@ -392,8 +346,7 @@ def test_a_bench_printer_receives_the_label_as_zpl(client, staff, bench, app, zp
     done = bench.close(ref, "600")
     assert done.status_code == 200 and "Label sent to printer bench-1." in text(done)
     assert "data-autoprint" not in done.get_data(as_text=True)
-    assert zpl_printer.done.wait(5)
-    zpl = zpl_printer.received[0].decode("utf-8")
+    zpl = zpl_printer.wait(5).decode("utf-8")
     [tracking] = re.findall(r"LY\d{12}", text(done))[:1]
     assert zpl.startswith("^XA") and tracking in zpl and "100x150 mm at 203 dpi" in zpl
     with staff.db.reading() as s:
