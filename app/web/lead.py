@@ -76,8 +76,6 @@ def _node(s: Session, user: User, code: str | None) -> Node:
     return s.get(Node, user.node_id)
 
 
-
-
 def _can_act(node_id: int) -> bool:
     return g.user.role == Role.admin or g.user.node_id == node_id
 

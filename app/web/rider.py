@@ -29,6 +29,7 @@ from app.models import Parcel, ParcelDelivery, Role, TrackingStatus, User
 from app.web import auth, database
 from app.web.auth import role_required
 from app.web.handheld import (
+    refused_outside_scan,
     render_screen,
     scan_id,
     current_user as _me,
@@ -52,15 +53,7 @@ auth.ROLE_HOME.setdefault(Role.rider, "ride.home")
 @bp.errorhandler(Refusal)
 def _refused(refusal: Refusal):
     """A refusal outside a drop (a role, a node): the refusal screen."""
-    if g.user is None or g.user.node_id is None or refusal.key in ("forbidden", "no_node"):
-        return render_screen("handheld/refused.html", refusal.status, refusal=refusal)
-    return _home(refusal=refusal)
-
-
-
-
-
-
+    return refused_outside_scan(refusal, _home)
 
 
 def _home(refusal: Refusal | None = None, notice: str | None = None):

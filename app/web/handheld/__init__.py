@@ -71,3 +71,11 @@ def log_refusal(refusal: Refusal) -> None:
     """The one log line of a refusal that a screen shows itself."""
     current_app.logger.info("refused %s %s -> %s: %s", request.method, request.path, refusal.key,
                             refusal.message("en")[:300])
+
+
+def refused_outside_scan(refusal: Refusal, home, *, refusal_screen: bool = False):
+    """A refusal that is not a scan's (a role, a node, something not found):
+    the refusal screen when there is no home to show it on, else the home."""
+    if refusal_screen or g.user is None or g.user.node_id is None or refusal.key in ("forbidden", "no_node"):
+        return render_screen("handheld/refused.html", refusal.status, refusal=refusal)
+    return home(refusal=refusal)

@@ -38,6 +38,7 @@ from app.models import Fulfilment, FulfilmentStatus, Parcel, ParcelStatus, Role,
 from app.web import auth, database
 from app.web.auth import role_required
 from app.web.handheld import (
+    refused_outside_scan,
     render_screen,
     scan_id,
     current_node as _node,
@@ -80,18 +81,8 @@ def _localtime(at: dt.datetime | None) -> str:
 @bp.errorhandler(Refusal)
 def _refused(refusal: Refusal):
     """A refusal outside a scan (a role, a node, a parcel not found)."""
-    if (g.user is None or g.user.node_id is None or refusal.key in ("forbidden", "no_node")
-            or g.user.role == Role.dock):  # the dock reached a parcel page; back goes to its own screens
-        return render_screen("handheld/refused.html", refusal.status, refusal=refusal)
-    return _home(refusal=refusal)
-
-
-
-
-
-
-
-
+    # The dock reaches parcel pages too; its way back is its own screens.
+    return refused_outside_scan(refusal, _home, refusal_screen=g.user is not None and g.user.role == Role.dock)
 
 
 # --- printers ------------------------------------------------------------------------

@@ -54,8 +54,6 @@ def _refused(refusal: Refusal):
 bp.add_app_template_global(pick.progress, "pick_progress")
 
 
-
-
 # --- what to show --------------------------------------------------------------------
 
 def _show(refusal: Refusal | None = None, notice: str | None = None, finished: str | None = None):

@@ -17,7 +17,7 @@ parcel scanned again onto the handover it is on is not counted twice.
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, request, url_for
+from flask import Blueprint, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
@@ -28,6 +28,7 @@ from app.models import HandoverStatus, Parcel, Role
 from app.web import auth, database
 from app.web.auth import role_required
 from app.web.handheld import (
+    refused_outside_scan,
     render_screen,
     scan_id,
     current_node as _node,
@@ -49,17 +50,7 @@ auth.ROLE_HOME.setdefault(Role.dock, "ship.home")
 @bp.errorhandler(Refusal)
 def _refused(refusal: Refusal):
     """A refusal outside a scan (a role, a node, a handover not found)."""
-    if g.user is None or g.user.node_id is None or refusal.key in ("forbidden", "no_node"):
-        return render_screen("handheld/refused.html", refusal.status, refusal=refusal)
-    return _home(refusal=refusal)
-
-
-
-
-
-
-
-
+    return refused_outside_scan(refusal, _home)
 
 
 # --- what to show --------------------------------------------------------------------
