@@ -219,24 +219,30 @@ def _row_error(number: int, e) -> _RowRefused:
     raise e
 
 
+def _each_row(key: str, model, put, shape=lambda data: data):
+    """An import that validates each row as `model` and puts it under its
+    `key` column; a refused row is named by its number in the file."""
+    from app import masterdata
+
+    def apply(session, rows):
+        for n, row in enumerate(rows, start=2):
+            data = shape({k: v for k, v in row.items() if v != "" and k != key})
+            try:
+                put(session, row.get(key, ""), masterdata.validate(model, data, strict=False))
+            except Exception as e:  # noqa: BLE001 - re-raised with the row number
+                raise _row_error(n, e) from None
+        return len(rows)
+
+    return apply
+
+
 @import_group.command("nodes")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def import_nodes(path: Path) -> None:
     """Columns: code,name,kind,province,city,lat,lon,daily_capacity,same_city_radius_km,active"""
     from app import masterdata
-
-    def apply(session, rows):
-        for n, row in enumerate(rows, start=2):
-            data = {k: v for k, v in row.items() if v != "" and k != "code"}
-            try:
-                body = masterdata.validate(masterdata.NodeBody, data, strict=False)
-                masterdata.put_node(session, row.get("code", ""), body)
-            except Exception as e:  # noqa: BLE001 - re-raised with the row number
-                raise _row_error(n, e) from None
-        return len(rows)
-
-    _import(path, apply)
+    _import(path, _each_row("code", masterdata.NodeBody, masterdata.put_node))
 
 
 @import_group.command("skus")
@@ -246,18 +252,11 @@ def import_skus(path: Path) -> None:
     """Columns: sku,name,barcodes (separated by '|'),weight_g,presale"""
     from app import masterdata
 
-    def apply(session, rows):
-        for n, row in enumerate(rows, start=2):
-            data = {k: v for k, v in row.items() if v != "" and k != "sku"}
-            data["barcodes"] = [b for b in row.get("barcodes", "").replace(" ", "|").split("|") if b]
-            try:
-                body = masterdata.validate(masterdata.SkuBody, data, strict=False)
-                masterdata.put_sku(session, row.get("sku", ""), body)
-            except Exception as e:  # noqa: BLE001
-                raise _row_error(n, e) from None
-        return len(rows)
+    def barcodes(data: dict) -> dict:
+        data["barcodes"] = [b for b in data.get("barcodes", "").replace(" ", "|").split("|") if b]
+        return data
 
-    _import(path, apply)
+    _import(path, _each_row("sku", masterdata.SkuBody, masterdata.put_sku, barcodes))
 
 
 @import_group.command("stock")
