@@ -62,7 +62,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, default_locale="zh_CN", locale_selector=auth.locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     # Pings find dead tablets and keep idle proxies from closing live screens.
-    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25})
+    from app.live import SocketReader
+    app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": 25, "thread_class": SocketReader})
     sock.init_app(app)
     htmx.init_app(app)
     app.register_blueprint(auth.bp)

@@ -45,14 +45,14 @@ class Hub:
                 self._cond.notify_all()
 
     def wait(self, after: int, timeout: float) -> int:
-        """Block until an event newer than `after` has committed, or the timeout;
-        returns the newest seq known."""
+        """Block until an event newer than `after` has committed, the process
+        is stopping, or the timeout; returns the newest seq known."""
         with self._cond:
-            self._cond.wait_for(lambda: self._last > after, timeout)
+            self._cond.wait_for(lambda: self._last > after or stopping.is_set(), timeout)
             return self._last
 
     def wake(self) -> None:
-        """Wake every waiting socket once (to look at `stopping`)."""
+        """Wake every waiting socket (they then see `stopping`)."""
         with self._cond:
             self._cond.notify_all()
 
@@ -106,6 +106,22 @@ def stop_live_screens() -> None:
     stopping.set()
     for started in list(_hubs):
         started.wake()
+
+
+def close_if_stopping(ws) -> None:
+    """A live screen's loop has ended: if the process is stopping, tell the
+    page to reconnect (the ws extension retries 1012) to a process that stays."""
+    if stopping.is_set() and ws.connected:
+        ws.close(reason=CLOSE_RESTARTING, message="server restarting")
+
+
+class SocketReader(threading.Thread):
+    """simple_websocket's reader thread, as a daemon: after a live screen
+    closes, it sleeps in select until the next ping (25 s) and, were it not a
+    daemon, would hold a stopping worker past gunicorn's graceful timeout."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, daemon=True, **kwargs)
 
 
 def hub(app) -> Hub:

@@ -38,7 +38,7 @@ from app import sock
 from app.fulfilment import clock, events, hold, orders, pick, queues, redispatch
 from app.fulfilment.errors import Refusal
 from app.fulfilment.queues import NodeView
-from app.live import CLOSE_RESTARTING, Shared, hub as live_hub, stopping
+from app.live import Shared, close_if_stopping, hub as live_hub, stopping
 from app.models import Node, Role, User, utcnow
 from app.web import database
 from app.web.auth import ROLE_HOME, role_required
@@ -351,8 +351,7 @@ def live(ws) -> None:
         if items or view.version != version:
             ws.send(_message(view, items, can_act, max(sent, view.seq)))
         sent, version = max(sent, view.seq), view.version
-    if stopping.is_set():
-        ws.close(reason=CLOSE_RESTARTING, message="server restarting")
+    close_if_stopping(ws)
 
 
 # --- template helpers -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from app import sock
 from app.fulfilment import clock, pick
 from app.fulfilment.errors import Refusal
-from app.live import hub as live_hub
+from app.live import close_if_stopping, hub as live_hub, stopping
 from app.models import (
     Fulfilment,
     PickLine,
@@ -299,7 +299,8 @@ def release(ref: str):
 @sock.route("/live", bp=bp)
 def live(ws) -> None:
     """Pushes the home screen's 'orders waiting' whenever events commit
-    (htmx's ws extension swaps it by id)."""
+    (htmx's ws extension swaps it by id); a stopping server closes it with
+    1012 and the page reconnects."""
     if g.user is None or g.user.node_id is None:
         ws.close()
         return
@@ -307,11 +308,12 @@ def live(ws) -> None:
     # The seq is read before counting: an order committed while counting wakes
     # the next wait instead of slipping between the count and the wait.
     seq = hub.last_seq
-    while ws.connected:
+    while ws.connected and not stopping.is_set():
         with database().reading() as s:
             count = pick.waiting(s, g.user.node_id)
         if count != shown:
             ws.send(render_template(SCREENS + "_waiting.html", waiting=count))
             shown = count
         seq = hub.wait(seq, 25.0)
+    close_if_stopping(ws)
 
