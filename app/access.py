@@ -6,16 +6,17 @@ import hashlib
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.fulfilment.errors import Refusal
-from app.models import ApiToken, Channel, Node, RateWindow, Role, User
+from app.models import ApiToken, Channel, Node, RateWindow, Role, User, utcnow
 
 
 def _sha(token: str) -> str:
@@ -66,6 +67,54 @@ def token_carrier(session: Session, token: str) -> str | None:
         ApiToken.token_sha256 == _sha(token), ApiToken.revoked_at.is_(None), ApiToken.carrier.is_not(None)))
 
 
+def token_fingerprint(token: ApiToken) -> str:
+    """What `token list` shows and `token revoke` takes besides the id: the
+    start of the stored hash, so an operator holding a token can find its row
+    (`printf %s TOKEN | sha256sum`) while the listing reveals no secret."""
+    return token.token_sha256[:12]
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    """Every token, revoked ones too (their rows are kept), oldest first."""
+    return list(session.scalars(select(ApiToken).options(selectinload(ApiToken.channel)).order_by(ApiToken.id)))
+
+
+def find_token(session: Session, ident: str) -> ApiToken:
+    """The token with this id, or with this fingerprint (or a longer prefix
+    of the hash); a refusal if none or more than one matches."""
+    ident = ident.strip().lower()
+    # An id is a small number; a longer run of digits can only be a fingerprint
+    # (and would overflow PostgreSQL's integer).
+    token = session.get(ApiToken, int(ident)) if ident.isdigit() and len(ident) < 10 else None
+    if token is None and len(ident) >= 8 and all(c in "0123456789abcdef" for c in ident):
+        found = session.scalars(select(ApiToken).where(ApiToken.token_sha256.startswith(ident)).limit(2)).all()
+        token = found[0] if len(found) == 1 else None
+    if token is None:
+        raise Refusal("not_found", what=f"token {ident} (see `luyue token list`)")
+    return token
+
+
+def revoke_token(session: Session, ident: str) -> ApiToken:
+    """Mark the token revoked; its row stays, so the listing keeps its history.
+    Refused if unknown or already revoked. Once the transaction commits, every
+    token cache in this process forgets it; other processes see it when their
+    cached entry expires (TtlCache's ttl)."""
+    token = find_token(session, ident)
+    # Conditional, so two operators revoking at once cannot both succeed.
+    done = session.execute(update(ApiToken).where(ApiToken.id == token.id, ApiToken.revoked_at.is_(None))
+                           .values(revoked_at=utcnow()).execution_options(synchronize_session=False)).rowcount
+    if not done:
+        session.refresh(token)
+        raise Refusal("conflict", reason=f"Token {token.id} was already revoked "
+                                         f"at {token.revoked_at:%Y-%m-%d %H:%M:%S}Z.")
+    session.refresh(token)
+    digest = token.token_sha256
+    # Not before the commit: a request in between would load and cache the
+    # still-valid row again.
+    event.listen(session, "after_commit", lambda _s: forget_everywhere(digest), once=True)
+    return token
+
+
 def create_user(session: Session, code: str, name: str, role: str, pin: str, node_code: str | None = None,
                 language: str = "zh") -> User:
     if not pin.isdigit() or not 4 <= len(pin) <= 12:
@@ -111,6 +160,17 @@ def check_login(session: Session, code: str, pin: str) -> User | None:
     return user
 
 
+# Every TtlCache of this process, so a revocation reaches the API's token
+# cache without this module importing the web layer.
+_caches: weakref.WeakSet[TtlCache] = weakref.WeakSet()
+
+
+def forget_everywhere(digest: str) -> None:
+    """Drop the entry for the key whose sha256 is `digest` from every cache."""
+    for cache in list(_caches):
+        cache.forget(digest)
+
+
 class TtlCache:
     """A small per-process cache of found look-ups that may be a few seconds stale.
     Keys are hashed so no secret is kept in memory longer than needed."""
@@ -119,25 +179,39 @@ class TtlCache:
         self.ttl, self.size = ttl, size
         self._items: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+        # Bumped by forget/clear: a load that began before them may have read
+        # what they invalidate, so its result is returned but not kept.
+        self._generation = 0
+        _caches.add(self)
 
     def get(self, key: str, load: Callable[[str], Any]) -> Any:
         digest, now = _sha(key), time.monotonic()
         with self._lock:
             hit = self._items.get(digest)
+            generation = self._generation
         if hit is not None and hit[0] > now:
             return hit[1]
         value = load(key)
         if value is None:  # misses are not kept: a new token works at once
             return None
         with self._lock:
+            if generation != self._generation:
+                return value
             if len(self._items) >= self.size:
                 self._items.clear()
             self._items[digest] = (now + self.ttl, value)
         return value
 
+    def forget(self, digest: str) -> None:
+        """Drop the entry for the key whose sha256 is `digest`."""
+        with self._lock:
+            self._items.pop(digest, None)
+            self._generation += 1
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._generation += 1
 
 
 def count_request(session: Session, channel_id: int, limit: int, now: float | None = None) -> int | None:

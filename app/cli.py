@@ -57,7 +57,7 @@ def db_upgrade() -> None:
 
 @click.group("token")
 def token_group() -> None:
-    """API tokens for sales channels."""
+    """API tokens for sales channels and carriers."""
 
 
 @token_group.command("create")
@@ -86,6 +86,52 @@ def token_create(channel: str | None, admin: bool, carrier: str | None) -> None:
         token = create_token(session, channel, admin=admin)
     click.echo(f"{'admin ' if admin else ''}token for channel {channel}:", err=True)
     click.echo(token)
+
+
+def _stamp(at) -> str:
+    return "-" if at is None else at.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _owner(token) -> str:
+    return f"channel {token.channel.name}" if token.channel is not None else f"carrier {token.carrier}"
+
+
+@token_group.command("list")
+@with_appcontext
+def token_list() -> None:
+    """One line per token: id, fingerprint, owner, admin, created (UTC), state.
+    The secret itself is never shown (only its hash is stored)."""
+    from app.access import list_tokens, token_fingerprint
+    with database().reading() as session:
+        tokens = list_tokens(session)
+        if not tokens:
+            click.echo("no tokens", err=True)
+            return
+        click.echo(f"{'id':>5}  {'fingerprint':<12}  {'owner':<24}  {'admin':<5}  {'created':<20}  state", err=True)
+        for t in tokens:
+            state = "active" if t.revoked_at is None else f"revoked {_stamp(t.revoked_at)}"
+            click.echo(f"{t.id:>5}  {token_fingerprint(t):<12}  {_owner(t):<24}  {'admin' if t.admin else '-':<5}  "
+                       f"{_stamp(t.created_at):<20}  {state}")
+
+
+@token_group.command("revoke")
+@click.argument("ident", metavar="ID")
+@with_appcontext
+def token_revoke(ident: str) -> None:
+    """Revoke token ID (the id or fingerprint `luyue token list` shows): later
+    API calls with it get 401 unauthorized. The row is kept. This process
+    forgets the token at once; a running server caches tokens per process
+    for up to 10 s (TOKEN_TTL), so there it stops working within 10 s."""
+    from app.access import revoke_token, token_fingerprint
+    from app.fulfilment.errors import Refusal
+    try:
+        with database().transaction() as session:
+            token = revoke_token(session, ident)
+            done = (f"revoked token {token.id} ({token_fingerprint(token)}, {_owner(token)}) "
+                    f"at {_stamp(token.revoked_at)}")
+    except Refusal as e:
+        raise click.ClickException(e.message("en")) from None
+    click.echo(done)
 
 
 @click.group("user")
