@@ -103,6 +103,7 @@ def put_node(session: Session, code: str, body: NodeBody) -> tuple[Node, bool]:
     for name, value in body.model_dump().items():
         setattr(node, name, NodeKind(value) if name == "kind" else value)
     session.flush()
+    dispatch.forget_nodes(session)
     events.record(session, "node.updated", node=node, data={"created": created})
     return node, created
 

@@ -138,21 +138,31 @@ class NodeFacts:
 # Per database: (version, active nodes). The version is read in the caller's
 # transaction, so a node changed by any process is seen at once.
 _nodes_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# Within one transaction the version is read once (a node changed in it
+# forgets this: `forget_nodes`).
+_NODES_SEEN = "luyue_active_nodes"
 
 
 def active_nodes(session: Session) -> list[NodeFacts]:
     """The active nodes, from a per-process copy checked against the table's
     row count and last change (one small query instead of 50 ORM objects)."""
+    seen = session.info.get(_NODES_SEEN)
+    if seen is not None:
+        return seen
     engine = session.get_bind()
     version = tuple(session.execute(select(func.count(Node.id), func.max(Node.updated_at))).one())
     cached = _nodes_cache.get(engine)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    rows = [NodeFacts(*row) for row in session.execute(
-        select(Node.id, Node.code, Node.province, Node.city, Node.lat, Node.lon, Node.daily_capacity,
-               Node.same_city_radius_km).where(Node.active.is_(True)).order_by(Node.id))]
-    _nodes_cache[engine] = (version, rows)
-    return rows
+    if cached is None or cached[0] != version:
+        rows = [NodeFacts(*row) for row in session.execute(
+            select(Node.id, Node.code, Node.province, Node.city, Node.lat, Node.lon, Node.daily_capacity,
+                   Node.same_city_radius_km).where(Node.active.is_(True)).order_by(Node.id))]
+        cached = _nodes_cache[engine] = (version, rows)
+    session.info[_NODES_SEEN] = cached[1]
+    return cached[1]
+
+
+def forget_nodes(session: Session) -> None:
+    session.info.pop(_NODES_SEEN, None)
 
 
 def node_codes(session: Session) -> dict[int, str]:
@@ -166,7 +176,8 @@ def load_candidates(session: Session, order: Order, sku_ids: set[int], delivery:
     to = Place(order.ship_to.get("province", ""), order.ship_to.get("city", ""), order.ship_lat, order.ship_lon)
     candidates: dict[int, Candidate] = {}
     skipped: list[dict[str, Any]] = []
-    for node in active_nodes(session):
+    nodes = active_nodes(session)
+    for node in nodes:
         km, basis = distance(Place(node.province, node.city, node.lat, node.lon), to)
         if node.id in exclude:
             skipped.append({"node": node.code, "why": "failed_before"})
@@ -180,15 +191,20 @@ def load_candidates(session: Session, order: Order, sku_ids: set[int], delivery:
     if not candidates:
         return [], skipped
     today = clock.business_day(utcnow())
+    # Rows of other nodes are dropped here rather than listed in the queries:
+    # a list of every active node costs more to bind than the rows it saves.
     for node_id, booked in session.execute(
-        select(NodeDay.node_id, NodeDay.booked).where(NodeDay.day == today, NodeDay.node_id.in_(list(candidates)))
+        select(NodeDay.node_id, NodeDay.booked).where(NodeDay.day == today)
     ):
-        candidates[node_id].capacity_left -= booked
-    for stock_id, node_id, sku_id, units in session.execute(
-        select(Stock.id, Stock.node_id, Stock.sku_id, Stock.on_hand - Stock.reserved).where(
-            Stock.sku_id.in_(list(sku_ids)), Stock.node_id.in_(list(candidates)), Stock.on_hand - Stock.reserved > 0)
-    ):
-        candidates[node_id].stock[sku_id] = (stock_id, units)
+        if node_id in candidates:
+            candidates[node_id].capacity_left -= booked
+    stock = select(Stock.id, Stock.node_id, Stock.sku_id, Stock.on_hand - Stock.reserved).where(
+        Stock.sku_id.in_(list(sku_ids)), Stock.on_hand - Stock.reserved > 0)
+    if len(candidates) <= len(nodes) // 2:  # same-city: a few nodes of many
+        stock = stock.where(Stock.node_id.in_(list(candidates)))
+    for stock_id, node_id, sku_id, units in session.execute(stock):
+        if node_id in candidates:
+            candidates[node_id].stock[sku_id] = (stock_id, units)
     return list(candidates.values()), skipped
 
 

@@ -13,7 +13,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -48,8 +48,21 @@ def hold_stock(session: Session, wants: Mapping[int, int]) -> bool:
     return len(changed) == len(wants)
 
 
-def _insert(session: Session):
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)
+# Built once: these run for every fulfilment dispatched.
+_NEW_NODE_DAY = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(NodeDay)
+    .values(node_id=bindparam("node_id"), day=bindparam("day"), booked=0)
+    .on_conflict_do_nothing(index_elements=["node_id", "day"])
+    for dialect in (postgresql, sqlite)
+}
+_BOOK_NODE_DAYS = (
+    update(NodeDay)
+    .where(NodeDay.day == bindparam("today"), NodeDay.node_id.in_(bindparam("node_ids", expanding=True)),
+           NodeDay.booked < select(Node.daily_capacity).where(Node.id == NodeDay.node_id).scalar_subquery())
+    .values(booked=NodeDay.booked + 1)
+    .returning(NodeDay.node_id)
+    .execution_options(synchronize_session=False)
+)
 
 
 def book_capacity(session: Session, node_ids: Iterable[int], day: dt.date) -> bool:
@@ -58,16 +71,8 @@ def book_capacity(session: Session, node_ids: Iterable[int], day: dt.date) -> bo
     node_ids = sorted(set(node_ids))
     if not node_ids:
         return True
-    ins = _insert(session)(NodeDay).values([{"node_id": n, "day": day, "booked": 0} for n in node_ids])
-    session.execute(ins.on_conflict_do_nothing(index_elements=["node_id", "day"]))
-    capacity = select(Node.daily_capacity).where(Node.id == NodeDay.node_id).scalar_subquery()
-    changed = session.execute(
-        update(NodeDay)
-        .where(NodeDay.day == day, NodeDay.node_id.in_(node_ids), NodeDay.booked < capacity)
-        .values(booked=NodeDay.booked + 1)
-        .returning(NodeDay.node_id)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
+    session.execute(_NEW_NODE_DAY[session.get_bind().dialect.name], [{"node_id": n, "day": day} for n in node_ids])
+    changed = session.execute(_BOOK_NODE_DAYS, {"today": day, "node_ids": node_ids}).scalars().all()
     return len(changed) == len(node_ids)
 
 
