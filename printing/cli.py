@@ -15,7 +15,7 @@ import click
 
 from .data import sample_label
 from .labels import shipping_label_pdf
-from .layout import SIZES, SUPPORTED_DPI
+from .layout import SIZES, SSCC_MIN_X_MM, SUPPORTED_DPI, shipping_label_layout
 from .printers import PrinterUnavailable, printers_from_env, resolve_printer, send_label
 from .zpl import shipping_label_zpl
 
@@ -43,6 +43,11 @@ def label_test(out: Path | None, size: str | None, dpi: str | None, printer_spec
     resolution = int(dpi) if dpi else (printer.dpi if printer else 203)
     if out is None and printer is None:
         out = Path("label-test.pdf")
+    if not SIZES[size].sscc_meets_gs1:
+        x_mm = shipping_label_layout(label, size, resolution).barcode("sscc").x_mm(resolution)
+        click.echo(f"note: a {size} label is too narrow for a GS1 logistic-label SSCC; its SSCC is drawn "
+                   f"with X = {x_mm:.3f} mm, below the GS1 minimum of {SSCC_MIN_X_MM} mm (100x150 conforms)",
+                   err=True)
     if out is not None:
         if out.suffix.lower() == ".zpl":
             out.write_text(shipping_label_zpl(label, size, resolution), encoding="utf-8")

@@ -9,6 +9,12 @@ rounding some bars up and others down.
 
 Coordinates are dots from the label's top-left corner (ZPL's convention);
 y grows downwards.
+
+The SSCC at the bottom is sized to the GS1 logistic-label specification
+(X ≥ 0.495 mm, bars ≥ 31.75 mm, 10X quiet zones) and the blocks above it
+share what is left. A 76x130 label is too narrow for that X: it gets the
+widest whole-dot X that fits (0.375 mm at 203 dpi, 0.339 mm at 300 dpi) with
+full-height bars, and `LabelLayout.sscc_meets_gs1` is False for it.
 """
 
 from __future__ import annotations
@@ -30,6 +36,15 @@ SUPPORTED_DPI = (203, 300)
 MIN_MODULE_DOTS = 2  # one-dot bars vanish or bloom on a worn thermal head
 QR_QUIET_MODULES = 4
 
+# The SSCC on a logistic label, from the GS1 General Specifications' symbol
+# specification table for logistic labels: GS1-128 with an X-dimension of
+# 0.495 to 1.016 mm, bars at least 31.75 mm (1.25") high, quiet zones of 10X.
+# An SSCC symbol is always 156 modules (start C, FNC1, 10 digit pairs, check,
+# stop), so with its quiet zones it needs 176 × 0.495 = 87.1 mm of width.
+SSCC_MIN_X_MM = 0.495
+SSCC_MAX_X_MM = 1.016
+SSCC_MIN_BAR_HEIGHT_MM = 31.75
+
 
 class LabelLayoutError(ValueError):
     """The data does not fit the label (e.g. a tracking number too long for its barcode)."""
@@ -40,11 +55,20 @@ class LabelSize:
     name: str
     width_mm: float
     height_mm: float
+    # False: the label is too narrow for a GS1-conforming SSCC symbol (see
+    # SSCC_MIN_X_MM); it gets the widest whole-dot X that fits with its quiet
+    # zones instead, below the GS1 minimum. The bar height is met on every size.
+    sscc_meets_gs1: bool = True
 
 
 SIZES: dict[str, LabelSize] = {
     "100x150": LabelSize("100x150", 100, 150),
-    "76x130": LabelSize("76x130", 76, 130),
+    # 76 mm wide: about 72 mm inside the frame, less than the 87.1 mm a
+    # 0.495 mm-X SSCC needs. Its SSCC is X = 0.375 mm (203 dpi) or 0.339 mm
+    # (300 dpi), 31.75 mm high: below GS1 spec for logistic labels. Kept,
+    # since the pack and ship screens and printer settings offer it; use
+    # 100x150 where trading partners check GS1 logistic labels.
+    "76x130": LabelSize("76x130", 76, 130, sscc_meets_gs1=False),
 }
 
 
@@ -63,6 +87,15 @@ def check_dpi(dpi: int) -> int:
 
 def dots(mm: float, dpi: int) -> int:
     return round(mm * dpi / 25.4)
+
+
+def dots_at_least(mm: float, dpi: int) -> int:
+    """The fewest whole dots that measure at least `mm`."""
+    return math.ceil(mm * dpi / 25.4 - 1e-9)
+
+
+def mm_of(n: int, dpi: int) -> float:
+    return n * 25.4 / dpi
 
 
 # ---------------------------------------------------------------- items
@@ -109,6 +142,12 @@ class Barcode:
     def width(self) -> int:
         return self.symbol.modules * self.module
 
+    def x_mm(self, dpi: int) -> float:
+        return mm_of(self.module, dpi)
+
+    def height_mm(self, dpi: int) -> float:
+        return mm_of(self.height, dpi)
+
 
 @dataclass(frozen=True)
 class QRCode:
@@ -148,6 +187,15 @@ class LabelLayout:
 
     def texts(self) -> list[Text]:
         return [item for item in self.items if isinstance(item, Text)]
+
+    @property
+    def sscc_meets_gs1(self) -> bool:
+        """Whether the SSCC symbol has the X-dimension, bar height and quiet
+        zones the GS1 logistic-label specification asks for."""
+        bc = self.barcode("sscc")
+        return (SSCC_MIN_X_MM <= bc.x_mm(self.dpi) <= SSCC_MAX_X_MM
+                and bc.height_mm(self.dpi) >= SSCC_MIN_BAR_HEIGHT_MM
+                and min(bc.quiet_left, bc.quiet_right) >= QUIET_ZONE_MODULES * bc.module)
 
 
 # ---------------------------------------------------------------- text fitting
@@ -250,6 +298,33 @@ def centred_barcode(name: str, symbol: Code128Symbol, left: int, right: int, y: 
     return Barcode(name, x, y, module, height, symbol, quiet_left=x - left, quiet_right=right - (x + width))
 
 
+def sscc_barcode(symbol: Code128Symbol, left: int, right: int, y: int, height: int, dpi: int,
+                 size: LabelSize) -> Barcode:
+    """The GS1-128 SSCC centred between inked edges at `left` and `right`: the
+    narrowest whole-dot X of at least SSCC_MIN_X_MM (a wider one only eats the
+    quiet zones), or, on a size known to be too narrow for that, the widest
+    whole-dot X that fits with its quiet zones."""
+    span = symbol.modules + 2 * QUIET_ZONE_MODULES
+    module = dots_at_least(SSCC_MIN_X_MM, dpi)
+    if span * module > right - left:
+        if size.sscc_meets_gs1:
+            raise LabelLayoutError(
+                f"a GS1 SSCC symbol (X ≥ {SSCC_MIN_X_MM} mm, {span} modules with quiet zones) needs "
+                f"{mm_of(span * module, dpi):.1f} mm; the {size.name} label has {mm_of(right - left, dpi):.1f} mm"
+            )
+        module = (right - left) // span
+        if module < MIN_MODULE_DOTS:
+            raise LabelLayoutError(f"the SSCC does not fit a {size.name} label at {dpi} dpi")
+    if height < dots_at_least(SSCC_MIN_BAR_HEIGHT_MM, dpi):
+        raise LabelLayoutError(
+            f"the {size.name} layout leaves {mm_of(height, dpi):.2f} mm for the SSCC bars; "
+            f"GS1 logistic labels need {SSCC_MIN_BAR_HEIGHT_MM} mm"
+        )
+    width = symbol.modules * module
+    x = left + (right - left - width) // 2
+    return Barcode("sscc", x, y, module, height, symbol, quiet_left=x - left, quiet_right=right - (x + width))
+
+
 def qr_matrix(data: str) -> tuple[tuple[bool, ...], ...]:
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
     qr.add_data(data)
@@ -277,18 +352,20 @@ class _Spec:
     info_font: float
     badge: float
     tracking_module_mm: float
-    sscc_module_mm: float
+    sscc_hri_font: float
 
 
+# Block heights in mm, top to bottom; the SSCC block at the bottom takes the
+# rest, which must hold bars of SSCC_MIN_BAR_HEIGHT_MM and the HRI line.
 _SPECS = {
-    "100x150": _Spec(margin=2, header=13, tracking=27, ship_to=31, ship_from=14, info=26,
+    "100x150": _Spec(margin=2, header=13, tracking=25, ship_to=28.5, ship_from=14, info=24,
                      carrier_font=7.5, service_font=4.6, tracking_hri_font=4.6, name_font=5.8,
                      address_font=4.8, small_font=3.0, info_font=3.3, badge=9,
-                     tracking_module_mm=0.5, sscc_module_mm=0.5),
-    "76x130": _Spec(margin=1.5, header=11, tracking=23, ship_to=27, ship_from=12.5, info=22,
+                     tracking_module_mm=0.5, sscc_hri_font=3.4),
+    "76x130": _Spec(margin=1.5, header=10, tracking=20, ship_to=24.5, ship_from=12.5, info=19,
                     carrier_font=6.2, service_font=3.8, tracking_hri_font=3.8, name_font=4.8,
                     address_font=4.0, small_font=2.6, info_font=2.8, badge=7.5,
-                    tracking_module_mm=0.375, sscc_module_mm=0.4),
+                    tracking_module_mm=0.375, sscc_hri_font=2.9),
 }
 
 
@@ -451,17 +528,28 @@ def shipping_label_layout(label: LabelData, size: str = "100x150", dpi: int = 20
     rule(y)
     y += line
 
-    # -- SSCC: GS1-128 (00) with its human-readable line
+    # -- SSCC: GS1-128 (00), bars ≥ 31.75 mm, then one line: data title | HRI
     h = bottom - frame - y
     regions["sscc"] = (inner_l, y, inner_r - inner_l, h)
+    hri_size = d(spec.sscc_hri_font)
+    bar_top = y + d(1)
+    hri_y = bottom - frame - pad * 2 // 3 - hri_size
+    bar_h = hri_y - d(1.2) - bar_top
+    sscc = sscc_barcode(code128.sscc_symbol(label.sscc), inner_l, inner_r, bar_top, bar_h, dpi, sz)
+    items.append(sscc)
+    # the data title left, on the baseline of the HRI; the HRI centred under
+    # the bars, or as near the centre as the title leaves room for
     cap = small
-    items.append(Text(inner_l + pad, y + pad // 2, cap, "SSCC 物流单元码", "cjk"))
-    hri_size = d(3.4) if sz.name == "100x150" else d(2.9)
-    bar_top = y + pad // 2 + cap + d(1.5)
-    bar_h = bottom - frame - pad - hri_size - d(1.2) - bar_top
-    ssym = code128.sscc_symbol(label.sscc)
-    items.append(centred_barcode("sscc", ssym, inner_l, inner_r, bar_top, bar_h, dpi, spec.sscc_module_mm))
-    items.append(Text(inner_l, bar_top + bar_h + d(1.2), hri_size, sscc_hri(label.sscc), "latin-bold",
-                      align="center", width=inner_r - inner_l))
+    cap_text = "SSCC 物流单元码"
+    cap_y = hri_y + round((hri_size - cap) * 0.84)
+    items.append(Text(inner_l + pad, cap_y, cap, cap_text, "cjk"))
+    hri = sscc_hri(label.sscc)
+    hri_w = math.ceil(text_width(hri, "latin-bold", hri_size))
+    hri_x = max(sscc.x + (sscc.width - hri_w) // 2,
+                inner_l + pad + math.ceil(text_width(cap_text, "cjk", cap)) + d(2))
+    if hri_x + hri_w > inner_r - pad:
+        raise LabelLayoutError(f"the SSCC line does not fit a {sz.name} label")
+    items.append(Text(hri_x, hri_y, hri_size, hri, "latin-bold", align="center", width=hri_w))
+    regions["sscc_hri"] = (hri_x, hri_y, hri_w, hri_size)
 
     return LabelLayout(sz, dpi, W, H, tuple(items), regions)

@@ -6,7 +6,9 @@ look alike and every Code 128 symbol is the very same sequence of symbol
 characters: the code set choices of our encoder are passed to `^BC` in its
 "no mode" (N) with ZPL invocation codes (`>:` start B, `>;` start C, `>5`
 code C, `>6` code B, `>8` FNC1). The SSCC is GS1-128: `>;>800…` starts in
-code set C with FNC1, so scanners read `]C1 00…`.
+code set C with FNC1, so scanners read `]C1 00…`; `^BY` carries its module
+(X ≥ 0.495 mm on a 100x150 label, see `layout.SSCC_MIN_X_MM`) and `^BC` its
+bar height (≥ 31.75 mm).
 
 Chinese text is UTF-8 (`^CI28`) in a scalable CJK font called by name with
 `^A@`. Zebra's Simplified Chinese font is `ANMDS.TTF` (Andale Mono SC); it
@@ -18,7 +20,7 @@ you stored as `E:SIMSUN.TTF`.
 from __future__ import annotations
 
 from .data import LabelData
-from .layout import Barcode, Box, LabelLayout, QRCode, Text, shipping_label_layout
+from .layout import SSCC_MIN_X_MM, Barcode, Box, LabelLayout, QRCode, Text, shipping_label_layout
 
 DEFAULT_CJK_FONT = "E:ANMDS.TTF"
 
@@ -54,6 +56,9 @@ def layout_zpl(layout: LabelLayout, cjk_font: str = DEFAULT_CJK_FONT, title: str
         "^XA",
         f"^FX luyue shipping label {_comment(title)} {layout.size.name} mm at {layout.dpi} dpi",
         f"^FX Chinese text uses {cjk_font}: the printer needs this CJK font installed",
+        *([] if layout.sscc_meets_gs1 else [
+            f"^FX SSCC X-dimension {layout.barcode('sscc').x_mm(layout.dpi):.3f} mm: below the GS1 "
+            f"logistic-label minimum of {SSCC_MIN_X_MM} mm, the label is too narrow"]),
         "^CI28",
         f"^PW{layout.width}",
         f"^LL{layout.height}",

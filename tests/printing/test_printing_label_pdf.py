@@ -26,7 +26,8 @@ from printing.layout import (
 
 SIZES = ["100x150", "76x130"]
 DPIS = [203, 300]
-# module (narrow bar) widths in dots, by design: ≈0.5 mm on 100x150, ≈0.375 mm tracking / 0.4 mm SSCC on 76x130
+# module (narrow bar) widths in dots, by design: ≈0.5 mm on 100x150 (SSCC: GS1 X ≥ 0.495 mm), ≈0.375 mm on
+# 76x130 (SSCC: the widest that fits, below GS1; see test_printing_sscc_gs1.py)
 TRACKING_MODULE = {("100x150", 203): 4, ("100x150", 300): 6, ("76x130", 203): 3, ("76x130", 300): 4}
 SSCC_MODULE = {("100x150", 203): 4, ("100x150", 300): 6, ("76x130", 203): 3, ("76x130", 300): 4}
 
