@@ -1,10 +1,15 @@
 """Creating and upgrading the database with Alembic."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
+# Alembic names each of its plugins at INFO when it is imported: noise before
+# the demo's logins, not news. The migrations it runs are still logged.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+from alembic import command  # noqa: E402 (after the line above)
+from alembic.config import Config  # noqa: E402
 
 from app.db import Database
 
