@@ -536,6 +536,7 @@ class ParcelStatus(str, enum.Enum):
     shipped = "shipped"      # scanned out on a handover
     delivered = "delivered"
     intercepted = "intercepted"  # its order was cancelled before it left
+    returned = "returned"    # came back to its node undelivered; its units are in stock again
 
 
 class Parcel(Base):
@@ -553,8 +554,14 @@ class Parcel(Base):
     label_printed_at: Mapped[Optional[dt.datetime]]
     handover_id: Mapped[Optional[int]] = mapped_column(ForeignKey("handovers.id"), index=True)
     shipped_at: Mapped[Optional[dt.datetime]]
+    # Received back at the dock (app.fulfilment.returns): when, by whom, into which bin.
+    returned_at: Mapped[Optional[dt.datetime]]
+    returned_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    returned_location_id: Mapped[Optional[int]] = mapped_column(ForeignKey("locations.id"))
     fulfilment: Mapped[Fulfilment] = relationship(back_populates="parcels")
     handover: Mapped[Optional["Handover"]] = relationship(back_populates="parcels")
+    returned_by: Mapped[Optional[User]] = relationship(foreign_keys=[returned_by_id])
+    returned_location: Mapped[Optional[Location]] = relationship()
     items: Mapped[list["ParcelItem"]] = relationship(back_populates="parcel", order_by="ParcelItem.id",
                                                      cascade="all, delete-orphan")
     __table_args__ = (UniqueConstraint("fulfilment_id", "number"),)
