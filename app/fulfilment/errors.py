@@ -127,6 +127,29 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                            "本节点没有交接单 {handover},请重新选择承运商。"),
     "handover_empty": (422, "Handover {handover} has no parcels yet. Scan parcels onto it first.",
                        "交接单 {handover} 还没有包裹,请先扫描包裹。"),
+    "parcel_received_back": (409, "Parcel {tracking} came back and was received into stock ({at}). It does not "
+                                  "leave again; set the empty box aside.",
+                             "包裹 {tracking} 已退回并重新入库({at}),不能再出库。请将空箱放到一边。"),
+    # Handheld: returns at the dock (退货入库)
+    "return_unknown_parcel": (422, "{code} is not a parcel label. Scan the tracking or SSCC barcode of the returned "
+                                   "parcel.",
+                              "{code} 不是包裹面单条码,请扫描退回包裹的运单号或 SSCC 条码。"),
+    "return_other_node": (422, "Parcel {tracking} shipped from {node}, not from here. Do not unpack it; send it "
+                               "back to {node}.",
+                          "包裹 {tracking} 从 {node} 发出,不属于本节点。请勿拆包,转回 {node}。"),
+    "return_already_received": (409, "Parcel {tracking} was already received back ({at}, {by}). Its items are in "
+                                     "stock; nothing more to do.",
+                                "包裹 {tracking} 已退货入库({at},{by}),商品已在库存中,无需再次操作。"),
+    "return_not_shipped": (422, "Parcel {tracking} has not left yet: it is not a return. Leave it for outbound.",
+                           "包裹 {tracking} 尚未出库,不是退货。请留在出库区。"),
+    "return_intercepted": (422, "Parcel {tracking} never left: its order was cancelled at the dock, and its items "
+                                "were never taken off stock. Do not receive it here; ask your lead.",
+                           "包裹 {tracking} 未出库:订单已在月台拦截,商品从未扣减库存。请勿在此入库,请联系组长。"),
+    "return_delivered": (409, "Parcel {tracking} was delivered to the customer: a customer's return is not "
+                              "received here (its items must be checked first). Give it to your lead.",
+                         "包裹 {tracking} 已妥投给顾客:顾客退货不在此入库(需先检查商品)。请交给组长。"),
+    "return_unknown_bin": (422, "{code} is not a bin at {node}. Scan the label of the bin the items go into.",
+                           "{code} 不是 {node} 的库位。请扫描放回商品的库位标签。"),
     # Carrier tracking updates (per item of a batch)
     "unknown_tracking_number": (404, "{tracking} is not a parcel of carrier {carrier}.",
                                 "{tracking} 不是承运商 {carrier} 的包裹。"),

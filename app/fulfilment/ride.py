@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from app.fulfilment import ship, tracking
+from app.fulfilment import clock, ship, tracking
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
 from app.fulfilment.geo import haversine_km
@@ -114,6 +114,8 @@ def pickup(session: Session, rider: User, code: str, scan_id: str | None = None)
         raise Refusal("ride_intercepted", tracking=tn)
     if parcel.status == ParcelStatus.delivered:
         raise Refusal("ride_delivered", tracking=tn)
+    if parcel.status == ParcelStatus.returned:
+        raise Refusal("parcel_received_back", tracking=tn, at=clock.wall(parcel.returned_at))
     if parcel.status not in (ParcelStatus.packed, ParcelStatus.shipped):
         raise Refusal("ride_not_packed", tracking=tn)
     delivery = tracking.delivery_of(session, parcel)

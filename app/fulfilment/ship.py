@@ -81,6 +81,8 @@ def scan_parcel(session: Session, handover: Handover, code: str, user: User) -> 
     if parcel.status in (ParcelStatus.shipped, ParcelStatus.delivered):
         raise Refusal("ship_already_shipped", tracking=parcel.tracking_number,
                       handover=parcel.handover.ref if parcel.handover else "-")
+    if parcel.status == ParcelStatus.returned:
+        raise Refusal("parcel_received_back", tracking=parcel.tracking_number, at=clock.wall(parcel.returned_at))
     if parcel.status != ParcelStatus.packed:
         raise Refusal("ship_not_packed", tracking=parcel.tracking_number or "-")
     if parcel.carrier != handover.carrier:
@@ -169,7 +171,8 @@ def scan(session: Session, user: User, scan_id: str, node: Node, ref: str, code:
     """One parcel scanned onto handover `ref` (see `scan_parcel`).
     Refusals: ship_handover_closed, ship_unknown_parcel, ship_other_node,
     ship_intercepted, ship_already_shipped (on another handover),
-    ship_not_packed, ship_other_carrier, scan_unreadable."""
+    parcel_received_back, ship_not_packed, ship_other_carrier,
+    scan_unreadable."""
     if session.scalar(select(ScanRecord.id).where(ScanRecord.scan_id == scan_id)) is not None:
         return Shipped("repeat")
     handover = handover_at(session, node, ref, lock=True)

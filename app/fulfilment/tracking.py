@@ -17,6 +17,8 @@ fulfilment is delivered the fulfilment is `delivered` with `delivered_at`
 
 Only parcels that shipped take reports: a packed or intercepted parcel is
 answered `not_shipped` (the carrier may send it again once it is scanned out).
+A parcel received back at the dock (app.fulfilment.returns) takes reports as
+history only: it stays `returned`, whatever the carrier says after.
 
 Fulfilment time is not a column of its own: `Order.placed_at` and the
 fulfilment's `delivered_at` / `completed_at` are stored, and
@@ -57,6 +59,8 @@ RANK = {TrackingStatus.in_transit: 1, TrackingStatus.out_for_delivery: 2, Tracki
 FINAL = {TrackingStatus.delivered, TrackingStatus.returned}
 # Parcels that may take reports: they left the building.
 AFTER_DOCK = {ParcelStatus.shipped, ParcelStatus.delivered}
+# ...and came back: reports about them are history only.
+TAKES_REPORTS = AFTER_DOCK | {ParcelStatus.returned}
 # Same-city parcels: delivered by our riders, with a code for the customer.
 RIDER_CARRIER = "ly-rider"
 
@@ -110,16 +114,17 @@ def report(session: Session, parcel: Parcel, status: TrackingStatus, at: dt.date
            by: str | None = None, extra: dict[str, Any] | None = None) -> Outcome:
     """Record one report about a parcel; see the module rules."""
     at = _utc(at)
-    if parcel.status not in AFTER_DOCK:
+    if parcel.status not in TAKES_REPORTS:
         return Outcome("not_shipped", parcel.status.value)
+    back = parcel.status == ParcelStatus.returned
     delivery = _delivery_for_update(session, parcel)
     seen = session.scalar(select(TrackingUpdate.id).where(
         TrackingUpdate.parcel_id == parcel.id, TrackingUpdate.status == status, TrackingUpdate.at == at))
     if seen is not None:
         return Outcome("duplicate", parcel_status(parcel, delivery))
     now = utcnow()
-    newer = delivery is None or (delivery.status not in FINAL
-                                 and (at, RANK[status]) > (delivery.status_at, RANK[delivery.status]))
+    newer = not back and (delivery is None or (delivery.status not in FINAL
+                                               and (at, RANK[status]) > (delivery.status_at, RANK[delivery.status])))
     session.add(TrackingUpdate(parcel_id=parcel.id, status=status, at=at, description=description,
                                source=source, applied=newer, received_at=now))
     if newer:
@@ -130,7 +135,8 @@ def report(session: Session, parcel: Parcel, status: TrackingStatus, at: dt.date
     f = parcel.fulfilment
     data: dict[str, Any] = {"tracking_number": parcel.tracking_number, "carrier": parcel.carrier,
                             "status": status.value, "at": at.isoformat(), "description": description,
-                            "parcel_status": delivery.status.value if delivery else status.value,
+                            "parcel_status": parcel_status(parcel, delivery) if back
+                            else delivery.status.value if delivery else status.value,
                             "applied": newer, "source": source}
     if by:
         data["by"] = by
@@ -144,7 +150,7 @@ def report(session: Session, parcel: Parcel, status: TrackingStatus, at: dt.date
     events.record(session, f"parcel.{status.value}", fulfilment=f, data=data)
     if newer and status == TrackingStatus.delivered:
         _deliver_if_done(session, f, now)
-    return Outcome("applied" if newer else "recorded", delivery.status.value if delivery else status.value)
+    return Outcome("applied" if newer else "recorded", data["parcel_status"])
 
 
 def _deliver_if_done(session: Session, f: Fulfilment, now: dt.datetime) -> None:
