@@ -66,7 +66,7 @@ def parcel_status(status: ParcelStatus) -> str:
     """The word the parcel screens show for a status (pack and dock alike)."""
     return {ParcelStatus.open: _("being packed"), ParcelStatus.packed: _("packed"),
             ParcelStatus.shipped: _("shipped"), ParcelStatus.delivered: _("delivered"),
-            ParcelStatus.intercepted: _("intercepted")}[status]
+            ParcelStatus.intercepted: _("intercepted"), ParcelStatus.returned: _("received back")}[status]
 
 
 bp.add_app_template_global(CARRIERS, "carriers")

@@ -9,6 +9,9 @@ Screens, as named states:
     closed   the handover is closed: its manifest (交接单) opens in the print
              dialog for the courier to sign; the labels of its parcels
 
+Returned parcels are received back from the home's Returns button: their
+screens are `app.web.handheld.returns`, a blueprint nested in this one.
+
 Every scan answers with the screen to show next; a refusal answers 422 with
 the same screen and the catalogue's message in a banner, nothing recorded.
 An intercepted parcel (拦截, its order was cancelled) also sounds the alarm.
@@ -21,7 +24,7 @@ from flask import Blueprint, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from app.fulfilment import pack, ship
+from app.fulfilment import pack, returns, ship
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
 from app.models import HandoverStatus, Parcel, Role
@@ -36,10 +39,12 @@ from app.web.handheld import (
     log_refusal as _log,
     screen_status as _status,
 )
+from app.web.handheld import returns as returns_screens
 from app.web.handheld.pack import label_size, pdf_response
 from printing.labels import batch_labels_pdf, manifest_pdf
 
 bp = Blueprint("ship", __name__, url_prefix="/ship")
+bp.register_blueprint(returns_screens.bp)
 
 DOCK = (Role.dock, Role.lead)
 SCREENS = "handheld/ship/"
@@ -63,7 +68,7 @@ def _home(refusal: Refusal | None = None, notice: str | None = None):
                  "handover": open_.get(code), "scanned": ship.scanned(s, open_[code]) if code in open_ else 0}
                 for code, carrier in CARRIERS.items()]
         return render_screen(SCREENS + "home.html", _status(refusal), {"HX-Push-Url": url_for("ship.home")},
-                             rows=rows, refusal=refusal, notice=notice)
+                             rows=rows, returns_expected=returns.out_count(s, node), refusal=refusal, notice=notice)
 
 
 def _handover(ref: str, refusal: Refusal | None = None, notice: str | None = None, confirm: bool = False,
@@ -124,8 +129,9 @@ def scan(ref: str):
     Refusals (422, scan): ship_intercepted (alarm), ship_other_carrier,
     ship_already_shipped (on another handover), ship_unknown_parcel,
     ship_not_packed, ship_other_node, ship_handover_closed (closed),
-    scan_unreadable. The same scan id again, or a parcel already on this
-    handover: the same screen, counted once."""
+    parcel_received_back (it came back, see returns), scan_unreadable. The
+    same scan id again, or a parcel already on this handover: the same
+    screen, counted once."""
     code = request.form.get("scan", "")
     sid = scan_id()
     try:
