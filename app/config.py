@@ -25,6 +25,9 @@ class Settings:
     label_size: str = "100x150"
     printers: str = ""
     sql_echo: bool = False
+    # Hosts (host[:port], comma-separated) besides the request's own that the
+    # screens' forms and live sockets may come from: a proxy that rewrites Host.
+    trusted_origins: str = ""
     # API requests a sales channel may make per minute (0: no limit).
     rate_limit_per_minute: int = 0
     # Delivery and receipt: a delivered fulfilment completes by itself this

@@ -40,6 +40,9 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                      "密码错误次数过多:该工牌已锁定 {minutes} 分钟,或请组长重置密码。"),
     "session_expired": (401, "Your shift login has ended. Scan your badge to log in again.",
                         "本班次登录已过期,请重新扫描工牌登录。"),
+    "cross_site_request": (403, "This came from another site ({source}), not from luyue's own screens. "
+                                "Open luyue and do it there.",
+                           "该请求来自其他网站({source}),而非履约系统本身的页面。请打开履约系统后再操作。"),
     "no_node": (403, "Your user has no node. Ask a lead to assign you to one.",
                 "您的账号未分配履约节点,请联系组长分配。"),
     # Handheld: picking (拣货)

@@ -60,6 +60,32 @@ def load_user() -> None:
     g.language = g.user.language if g.user else (session.get("language") or _browser_language())
 
 
+# Requests that change something or open a live socket.
+_GUARDED_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@bp.before_app_request
+def same_site_only() -> None:
+    """A screen's form or live socket opened from another site is refused.
+
+    The session cookie is SameSite=Lax, which browsers already keep off
+    cross-site posts; this also covers sibling sites under the same domain
+    and older browsers. Browsers name the page a request came from in Origin
+    (or Referer); a request naming neither is not from a browser page and
+    passes. The API is not concerned: it takes bearer tokens, not cookies."""
+    upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+    if request.path.startswith("/api/") or (request.method not in _GUARDED_METHODS and not upgrade):
+        return
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source:
+        return
+    host = urlsplit(source).netloc.lower() if source != "null" else "null"
+    trusted = {request.host.lower()} | {
+        h.strip().lower() for h in current_app.config["LUYUE"].trusted_origins.split(",") if h.strip()}
+    if host not in trusted:
+        raise Refusal("cross_site_request", source=host or source[:80])
+
+
 def _browser_language() -> str:
     best = request.accept_languages.best_match(["zh", "zh-CN", "en"], default="zh")
     return "en" if best == "en" else "zh"
