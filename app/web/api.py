@@ -193,6 +193,8 @@ def _add_delivery(session: Session, order: Order, docs: list[dict[str, Any]]) ->
             if d is not None and d.delivered_at is not None:
                 pdoc["delivered_at"] = _stamp(d.delivered_at)
                 pdoc["proof"] = d.proof.value if d.proof else None
+            if p.returned_at is not None:  # received back into stock at the dock
+                pdoc["returned_at"] = _stamp(p.returned_at)
             if p.carrier == tracking.RIDER_CARRIER and p.tracking_number and key:
                 pdoc["delivery_code"] = tracking.delivery_code(key, p.tracking_number)
         doc["holds"] = [{"id": h.id, "reason": h.reason, "by": h.placed_by, "since": _stamp(h.placed_at),

@@ -150,6 +150,9 @@ def test_the_return_is_one_event_in_the_channels_feed_and_the_document_says_retu
     [f] = document["fulfilments"]
     assert f["status"] == "shipped"
     assert [p["status"] for p in f["parcels"]] == ["returned"]
+    # Stamped when received, in the same transaction as the event (stamped at commit).
+    returned_at = dt.datetime.fromisoformat(f["parcels"][0]["returned_at"])
+    assert dt.timedelta(0) <= dt.datetime.fromisoformat(feed[-1]["at"]) - returned_at < dt.timedelta(seconds=5)
     check_invariants(floor)
 
 
