@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -211,10 +211,13 @@ def _put_back(session: Session, node: Node, location: Location, units: dict[int,
                     .on_conflict_do_update(index_elements=["location_id", "sku_id"],
                                            set_={"on_hand": BinStock.on_hand + bins.excluded.on_hand}))
     stock = _insert(session, Stock)
+    on_hand = Stock.on_hand + stock.excluded.on_hand
     session.execute(stock.values([{"node_id": node.id, "sku_id": s, "on_hand": q, "reserved": 0}
                                   for s, q in sorted(units.items())])
-                    .on_conflict_do_update(index_elements=["node_id", "sku_id"],
-                                           set_={"on_hand": Stock.on_hand + stock.excluded.on_hand}))
+                    .on_conflict_do_update(index_elements=["node_id", "sku_id"], set_={
+                        "on_hand": on_hand,
+                        # A shortage the returned units cover is over.
+                        "short_since": case((on_hand >= Stock.reserved, None), else_=Stock.short_since)}))
 
 
 def receive(session: Session, user: User, scan_id: str, node: Node, code: str, bin_code: str) -> Received:

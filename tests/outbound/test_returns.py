@@ -27,6 +27,7 @@ from app.models import (
     ParcelStatus,
     ScanRecord,
     Sku,
+    Stock,
     TrackingStatus,
     User,
 )
@@ -337,3 +338,15 @@ def test_the_dock_sees_what_the_carriers_reported_returned_and_what_came_back(fl
         assert returns.out_count(s, node) == 1
         assert [p.tracking_number for p in returns.recent(s, node)] == [two]
         assert returns.recent(s, _node(s, "SH-JD")) == []
+
+
+def test_a_shortage_the_returned_units_cover_is_over(floor):
+    tn = _shipped(floor, "T-1", [("SKU-A", 2)])
+    with floor.transaction() as s:  # a count had found SKU-A short at SH-PD
+        row = s.scalar(select(Stock).join(Sku).join(Node).where(Sku.code == "SKU-A", Node.code == "SH-PD"))
+        row.short_since = AT
+    _receive(floor, tn, "A-01-01-1")
+    with floor.reading() as s:
+        row = s.scalar(select(Stock).join(Sku).join(Node).where(Sku.code == "SKU-A", Node.code == "SH-PD"))
+        assert (row.on_hand, row.reserved, row.short_since) == (3, 0, None)
+    check_invariants(floor)
