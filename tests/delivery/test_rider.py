@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app.fulfilment import cancel, tracking
-from app.models import Parcel, ParcelDelivery, ProofKind, User
+from app.fulfilment import cancel, returns, tracking
+from app.models import Location, Node, Parcel, ParcelDelivery, ProofKind, User
 from deliveries import Receiver, order_of, packed
 from support import check_invariants, stock_of
 
@@ -119,7 +119,7 @@ def test_the_drop_list_is_ordered_by_distance_from_the_node(floor, phone):
     assert re.search(r"\d+ m<", page) and " km<" in page
 
 
-@pytest.mark.parametrize("case", ["express", "cancelled", "other_rider", "unknown", "empty"])
+@pytest.mark.parametrize("case", ["express", "cancelled", "other_rider", "received_back", "unknown", "empty"])
 def test_pickup_refusals_leave_the_parcel_at_the_dock(floor, client, case):
     login(client, "R002")
     other = Phone(client)
@@ -130,18 +130,25 @@ def test_pickup_refusals_leave_the_parcel_at_the_dock(floor, client, case):
     if case == "cancelled":
         with floor.transaction() as s:
             cancel.cancel(s, order_of(s, "S-5"))
-    if case == "other_rider":
+    if case in ("other_rider", "received_back"):
         client.post("/logout")
         login(client, "R001")
         assert Phone(client).pickup(number).status_code == 200
         client.post("/logout")
         login(client, "R002")
+    if case == "received_back":  # the customer was never found: the rider brought it back
+        with floor.transaction() as s:
+            lead, store = s.scalar(select(User).where(User.code == "L001")), s.scalar(select(Node).where(
+                Node.code == "SH-STORE"))
+            shelf = s.scalar(select(Location.code).where(Location.node_id == store.id).limit(1))
+            returns.receive(s, lead, "return-s-5", store, number, shelf)
     code = {"unknown": "SC000000000000", "empty": " "}.get(case, number)
     answer = other.pickup(code)
     assert answer.status_code == 422
     refusal = re.search(r'data-refusal="([a-z_]+)"', answer.get_data(as_text=True)).group(1)
     assert refusal == {"express": "ride_not_same_city", "cancelled": "ride_intercepted",
-                       "other_rider": "ride_other_rider", "unknown": "ride_unknown_parcel",
+                       "other_rider": "ride_other_rider", "received_back": "parcel_received_back",
+                       "unknown": "ride_unknown_parcel",
                        "empty": "scan_unreadable"}[case]
     assert banner(answer)  # in the rider's language (R002 reads English)
     check_invariants(floor)
