@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 import pytest
 from sqlalchemy import func, select
@@ -349,4 +350,29 @@ def test_a_shortage_the_returned_units_cover_is_over(floor):
     with floor.reading() as s:
         row = s.scalar(select(Stock).join(Sku).join(Node).where(Sku.code == "SKU-A", Node.code == "SH-PD"))
         assert (row.on_hand, row.reserved, row.short_since) == (3, 0, None)
+    check_invariants(floor)
+
+
+def test_two_handhelds_confirming_one_parcel_at_once_put_it_back_once(floor):
+    tn = _shipped(floor, "T-1", [("SKU-A", 2)])
+    with floor.transaction() as s:  # a second dock worker at SH-PD
+        access.create_user(s, "D003", "出库员三", "dock", "1234", "SH-PD")
+    barrier = threading.Barrier(2)
+    outcome: dict[str, str] = {}
+
+    def confirm(user: str) -> None:
+        barrier.wait()
+        try:
+            outcome[user] = _receive(floor, tn, "A-01-01-1", scan_id=f"return-{user}", user=user).what
+        except Refusal as refusal:
+            outcome[user] = refusal.key
+
+    threads = [threading.Thread(target=confirm, args=(u,)) for u in ("D001", "D003")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcome.values()) == ["received", "return_already_received"]
+    assert _bin(floor, "A-01-01-1", "SKU-A") == 3  # 3 - 2 shipped + 2 back, once
+    assert len(_events(floor, "parcel.received_back")) == 1
     check_invariants(floor)
