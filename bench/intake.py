@@ -299,7 +299,7 @@ class Server:
                    PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
-            [shutil.which("luyue") or "luyue", "serve", "--host", "127.0.0.1", "--port", str(self.port),
+            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", str(workers), "--threads", str(threads)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
