@@ -232,3 +232,26 @@ def test_leads_may_receive_returns_and_packers_may_not(client, staff, back):
     client.post("/logout")
     login(client, "L1", "3333")
     assert step_of(client.get("/ship/returns")) == "returns"
+
+
+def test_the_lead_sees_a_parcel_coming_back_among_the_exceptions(client, staff, back):
+    client.post("/logout")
+    login(client, "L1", "3333")  # 李娜 reads Chinese
+    page = client.get("/lead").get_data(as_text=True)
+    [item] = re.findall(r'<li id="exc-\d+"[^>]*data-type="parcel.returned">.*?</li>', page, re.S)
+    words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", item))
+    assert "退回中" in words and f"正在退回包裹 {back}:到货后请在出库口的“退货入库”中接收" in words
+
+    # A report that comes after the parcel was received back asks nothing of anyone.
+    client.post("/logout")
+    login(client, "D1", "6666")
+    assert Returns(client).confirm(back, "A-01-01-1").status_code == 200
+    with staff.db.transaction() as s:
+        parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == back))
+        tracking.report(s, parcel, TrackingStatus.returned, dt.datetime(2026, 11, 27, 9, 0, tzinfo=dt.timezone.utc))
+    client.post("/logout")
+    login(client, "L1", "3333")
+    page = client.get("/lead").get_data(as_text=True)
+    items = re.findall(r'<li id="exc-\d+"[^>]*data-type="parcel.returned">.*?</li>', page, re.S)
+    newest, first = items  # newest first
+    assert "无需处理" in newest and "无需处理" not in first
