@@ -30,7 +30,7 @@ AREAS = [
     ("commit: outbox events + ORM flush of the new rows", r"events\.py:_allocate"),
     ("commit: database COMMIT", r"default\.py:DefaultDialect\.do_commit"),
     ("begin: BEGIN (IMMEDIATE), connection checkout", r"db\.py:_configure_sqlite\.<locals>\._on_begin|pool/"),
-    ("intake: rest of submit (lookups, Order/lines, flush)", r"intake\.py:submit"),
+    ("intake: rest of take (lookups, Order/lines, flush)", r"intake\.py:(submit|take)"),
     ("intake: transaction wrapper", r"db\.py:Database\.run"),
     ("logging (access log, app log)", r"logging/__init__\.py|glogging\.py"),
     ("Flask request handling", r"flask/app\.py"),
