@@ -7,9 +7,12 @@ free local port, and walks Debian's chromium (Playwright) through login, a
 batch pick with a wrong scan, the keypad, a short pick and the finished list;
 then the lead's board; then the pack bench (a wrong item, a box closed early,
 the label, the parcel page, an interception) and the dock (a handover, an
-intercepted parcel, the manifest); then the lead's live queues (tablet and
-phone, whole pages) and a re-dispatched fulfilment's page. Codes to scan are read from the database,
-as a picker reads them off the screen.
+intercepted parcel, the manifest) and returns at the dock (a parcel its carrier
+reported returned: a refused label, its items, the put-away); then the lead's
+live queues (tablet and phone, whole pages) and a re-dispatched fulfilment's
+page; then the same-city rider at the store (pickup scan, the drop list, a
+wrong code, delivered). Codes to scan are read from the database, as a picker
+reads them off the screen.
 """
 from __future__ import annotations
 
@@ -260,8 +263,8 @@ def bench_state(app, ref: str) -> dict:
         return {"codes": codes, "stranger": stranger}
 
 
-def pack_in_domain(app, ref: str) -> str:
-    """Pack every unit of `ref` in one parcel as B001; its tracking number."""
+def pack_in_domain(app, ref: str, packer_badge: str | None = None) -> str:
+    """Pack every unit of `ref` in one parcel (as B001 unless told); its tracking number."""
     from app.fulfilment import pack
     from app.models import Fulfilment
 
@@ -269,7 +272,7 @@ def pack_in_domain(app, ref: str) -> str:
         f = s.scalar(select(Fulfilment).where(Fulfilment.ref == ref))
         for line in f.lines:
             pack.scan_item(s, f, line.sku.barcodes[0].code, quantity=line.quantity)
-        packer = s.scalar(select(User).where(User.code == PACKER[0]))
+        packer = s.scalar(select(User).where(User.code == (packer_badge or PACKER[0])))
         return pack.close_parcel(s, f, 820, packer, app.config["LUYUE"].gs1_company_prefix).tracking_number
 
 
@@ -384,6 +387,139 @@ def pack_and_ship(browser, base: str, app) -> None:
         page.locator("#screen form[action$='/close'] button").click()
         page.wait_for_load_state("networkidle")
         shoot(page, "35-ship-closed", lang)
+        returns_at_dock(page, base, app, lang, parcels[0][0])
+        switch_back(page, lang)
+        context.close()
+
+
+def report_returned(app, tracking_number: str) -> None:
+    """The carrier reports a shipped parcel returned (it is on its way back)."""
+    import datetime as dt
+
+    from app.fulfilment import tracking
+    from app.models import Parcel, TrackingStatus
+
+    with app.extensions["luyue.db"].transaction() as s:
+        parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == tracking_number))
+        tracking.report(s, parcel, TrackingStatus.returned, dt.datetime.now(dt.timezone.utc))
+
+
+def return_bin(app, tracking_number: str) -> str:
+    """The bin the returned parcel's first item usually goes to, as the items
+    screen suggests it (else any bin of the node)."""
+    from app.fulfilment import returns
+    from app.models import Location, Parcel
+
+    with app.extensions["luyue.db"].reading() as s:
+        parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == tracking_number))
+        hinted = [b for item in returns.items(s, parcel) for b in item.bins]
+        return hinted[0] if hinted else s.scalar(select(Location.code).where(
+            Location.node_id == parcel.fulfilment.node_id).order_by(Location.code).limit(1))
+
+
+def click_through(page, selector: str, step: str) -> None:
+    """Click a button or link of the screen and wait for the `step` screen."""
+    page.locator(selector).first.click()
+    page.wait_for_selector(f"#screen[data-step='{step}']")
+    page.wait_for_load_state("networkidle")
+
+
+def returns_at_dock(page, base: str, app, lang: str, tracking_number: str) -> None:
+    """As the dock user: a parcel its carrier reported returned is expected
+    (the dock home says so), a label that is no parcel is refused, then the
+    parcel is received: its items, a bin, the put-away confirmed."""
+    report_returned(app, tracking_number)
+    page.goto(base + "/ship")
+    page.wait_for_load_state("networkidle")
+    shoot(page, "36-ship-home-returns", lang)
+    click_through(page, "#screen a[href$='/ship/returns']", "returns")
+    shoot(page, "37-returns-scan", lang)
+    scan(page, "SF1400000000000")  # no parcel of ours: refused
+    shoot(page, "37b-returns-refused-unknown", lang)
+    scan(page, tracking_number)
+    page.wait_for_selector("#screen[data-step='items']")
+    shoot(page, "38-returns-items", lang)
+    scan(page, return_bin(app, tracking_number))
+    page.wait_for_selector("#screen[data-step='putaway']")
+    shoot(page, "39-returns-putaway", lang)
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        page.locator("#screen form[action*='/into/'] button").click()
+    page.wait_for_selector("#screen[data-step='returns']")
+    page.wait_for_timeout(100)
+    shoot(page, "39b-returns-received", lang)
+
+
+# --- the same-city rider ----------------------------------------------------------------
+
+STORE = demo.MAIN_STORE
+STORE_PICKER, STORE_PACKER = "P101", "B101"
+RIDERS = {"zh": ("R101", "6666"), "en": ("R102", "7777")}
+
+
+def same_city_parcel(app, tote_prefix: str) -> str:
+    """A same-city order of the store picked (P101) and packed (B101) through
+    the domain, as the bench would; its parcel's tracking number."""
+    from app.models import Delivery, Fulfilment
+
+    for round_ in range(1, 6):
+        for _tote, ref in picked_totes(app, STORE_PICKER, f"{tote_prefix}{round_}", 2):
+            with app.extensions["luyue.db"].reading() as s:
+                same_city = s.scalar(select(Fulfilment.delivery).where(Fulfilment.ref == ref)) == Delivery.same_city
+            if same_city:
+                return pack_in_domain(app, ref, STORE_PACKER)
+    raise SystemExit(f"no same-city order to pack at {STORE}")
+
+
+def rider(browser, base: str, app) -> None:
+    """A rider of the store, each language with its own parcel: log in, the
+    empty drop list, the pickup scan at the dock, the drop, a wrong code
+    (refused, counted), the right one (delivered)."""
+    from app.fulfilment import tracking
+    from app.models import Parcel
+
+    key = app.config["LUYUE"].delivery_code_secret or app.config["SECRET_KEY"]
+    for lang in ("zh", "en"):
+        number = same_city_parcel(app, f"SC-{lang.upper()}-")
+        badge, pin = RIDERS[lang]
+        context = browser.new_context(viewport={"width": 360, "height": 640}, device_scale_factor=2,
+                                      locale="zh-CN" if lang == "zh" else "en-US")
+        page = context.new_page()
+        page.goto(base + "/login")
+        scan(page, badge)
+        page.locator("#pin").fill(pin)
+        shoot(page, "50-ride-login", lang)
+        page.locator("#pin").press("Enter")
+        page.wait_for_load_state("networkidle")
+        if lang != "zh":  # the demo's riders work in Chinese
+            page.locator("button[name=language]").click()
+            page.wait_for_load_state("networkidle")
+        page.goto(base + "/ride/")
+        shoot(page, "51-ride-home-empty", lang)
+        scan(page, number)
+        page.wait_for_selector("[data-drops]")
+        shoot(page, "52-ride-picked-up", lang)
+        page.locator(f"[data-tracking='{number}'] a.drop-link").click()
+        page.wait_for_selector(f"#screen[data-parcel='{number}']")
+        page.wait_for_load_state("networkidle")
+        right = tracking.delivery_code(key, number)
+        wrong = next(c for c in ("1234", "0000", "9999") if c != right)
+        page.locator("#code").fill(wrong)
+        shoot(page, "53-ride-drop-code", lang)
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            page.locator("#screen form[action$='/code'] button").click()
+        page.wait_for_function("!document.querySelector('form.sending')")
+        page.wait_for_selector("#screen [data-refusal=delivery_code_wrong]")
+        shoot(page, "54-ride-refused-wrong-code", lang)
+        page.locator("#code").fill(right)
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            page.locator("#screen form[action$='/code'] button").click()
+        page.wait_for_function("!document.querySelector('form.sending')")
+        page.wait_for_selector("#screen:not([data-parcel])")
+        page.wait_for_timeout(100)
+        shoot(page, "55-ride-delivered", lang)
+        with app.extensions["luyue.db"].reading() as s:
+            status = s.scalar(select(Parcel.status).where(Parcel.tracking_number == number))
+        print(f"  {number}: {status.value}")
         switch_back(page, lang)
         context.close()
 
@@ -420,6 +556,7 @@ def main() -> None:
             lead_board(browser, base, app)
             pack_and_ship(browser, base, app)
             lead_dashboard(browser, base, app)
+            rider(browser, base, app)
             browser.close()
     finally:
         server.shutdown()
