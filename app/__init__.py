@@ -76,6 +76,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from app.web import reports, rider
     app.register_blueprint(rider.bp)
     app.register_blueprint(reports.bp)
+    # For load balancers: can this process reach the database?
+    from app.web import health
+    app.register_blueprint(health.bp)
 
     from app.cli import register
     register(app)
