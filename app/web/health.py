@@ -1,5 +1,6 @@
 """`GET /healthz` for load balancers and process supervisors: 200 while this
-process can read the database, 503 (and no traffic, please) when it cannot.
+process can read the database, 503 (and no traffic, please) when it cannot
+or when it is stopping (a deploy: gunicorn got SIGTERM and is draining).
 
 No token and no login: it says only whether the process can work, and the
 newest event seq, which lets an operator see that two processes share a
@@ -9,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
+from app import live
 from app.fulfilment import events
 from app.web import database
 
@@ -17,6 +19,8 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
+    if live.stopping.is_set():
+        return jsonify({"status": "stopping"}), 503
     try:
         with database().reading() as s:
             seq = events.last_seq(s)

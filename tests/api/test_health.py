@@ -2,7 +2,7 @@
 it does not; no token needed."""
 from __future__ import annotations
 
-from app import create_app
+from app import create_app, live
 
 
 def test_a_process_that_reads_its_database_is_healthy_without_a_token(client, db):
@@ -29,3 +29,13 @@ def test_a_process_that_cannot_reach_its_database_says_so(tmp_path, closed_port,
     assert answer.get_json() == {"status": "unavailable", "database": "unreachable"}
     assert any("health check: the database is unreachable" in r.getMessage() for r in caplog.records)
     app.extensions["luyue.db"].dispose()
+
+
+def test_a_stopping_process_asks_for_no_more_traffic(client):
+    live.stopping.set()  # what gunicorn's SIGTERM sets (app.server)
+    try:
+        answer = client.get("/healthz")
+    finally:
+        live.stopping.clear()
+    assert answer.status_code == 503 and answer.get_json() == {"status": "stopping"}
+    assert client.get("/healthz").status_code == 200
