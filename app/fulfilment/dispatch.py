@@ -256,16 +256,20 @@ def _hold(session: Session, plan: Plan) -> bool:
     return False
 
 
-def next_ref(order: Order) -> str:
-    return f"F-{order.id:06d}-{len(order.fulfilments) + 1}"
+def fulfilment_ref(order_id: int, n: int) -> str:
+    """The `n`th fulfilment of an order: F-000123-1, F-000123-2, ..."""
+    return f"F-{order_id:06d}-{n}"
 
 
 def new_fulfilment(order: Order, status: FulfilmentStatus, lines: dict[int, int], *, delivery: Delivery,
                    node_id: int | None = None, origin: Fulfilment | None = None,
                    release_at=None, reason: dict[str, Any] | None = None) -> Fulfilment:
+    """A fulfilment of `order` for `lines`. An order not yet stored (intake)
+    has no id: its fulfilments are named when it is (`intake.store`)."""
     now = utcnow()
-    f = Fulfilment(ref=next_ref(order), status=status, delivery=delivery, node_id=node_id,
-                   redispatched_from=origin, release_at=release_at, dispatch_reason=reason,
+    ref = fulfilment_ref(order.id, len(order.fulfilments) + 1) if order.id is not None else None
+    f = Fulfilment(ref=ref, status=status, delivery=delivery, node_id=node_id,
+                   redispatched_from=origin, release_at=release_at, dispatch_reason=reason, intercepted=False,
                    created_at=now, updated_at=now, dispatched_at=now if node_id else None, parcels=[])
     f.lines = [FulfilmentLine(sku_id=s, quantity=q) for s, q in sorted(lines.items())]
     order.fulfilments.append(f)

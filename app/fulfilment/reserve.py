@@ -182,6 +182,6 @@ def _take_from_bins(session: Session, node_id: int | None, per_sku: Mapping[int,
 
 def hold(line: FulfilmentLine, stock_id: int, quantity: int) -> Reservation:
     """The reservation row for units already added to `Stock.reserved`."""
-    r = Reservation(stock_id=stock_id, quantity=quantity)
+    r = Reservation(stock_id=stock_id, quantity=quantity, state=ReservationState.open, created_at=utcnow())
     line.reservations.append(r)
     return r
