@@ -14,7 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.fulfilment import clock, events, orders, reserve
@@ -150,7 +150,7 @@ def active_nodes(session: Session) -> list[NodeFacts]:
     if seen is not None:
         return seen
     engine = session.get_bind()
-    version = tuple(session.execute(select(func.count(Node.id), func.max(Node.updated_at))).one())
+    version = tuple(session.execute(_NODES_VERSION).one())
     cached = _nodes_cache.get(engine)
     if cached is None or cached[0] != version:
         rows = [NodeFacts(*row) for row in session.execute(
@@ -193,19 +193,25 @@ def load_candidates(session: Session, order: Order, sku_ids: set[int], delivery:
     today = clock.business_day(utcnow())
     # Rows of other nodes are dropped here rather than listed in the queries:
     # a list of every active node costs more to bind than the rows it saves.
-    for node_id, booked in session.execute(
-        select(NodeDay.node_id, NodeDay.booked).where(NodeDay.day == today)
-    ):
+    for node_id, booked in session.execute(_BOOKED, {"day": today}):
         if node_id in candidates:
             candidates[node_id].capacity_left -= booked
-    stock = select(Stock.id, Stock.node_id, Stock.sku_id, Stock.on_hand - Stock.reserved).where(
-        Stock.sku_id.in_(list(sku_ids)), Stock.on_hand - Stock.reserved > 0)
     if len(candidates) <= len(nodes) // 2:  # same-city: a few nodes of many
-        stock = stock.where(Stock.node_id.in_(list(candidates)))
-    for stock_id, node_id, sku_id, units in session.execute(stock):
+        stock = session.execute(_STOCK_AT, {"sku_ids": list(sku_ids), "node_ids": list(candidates)})
+    else:
+        stock = session.execute(_STOCK, {"sku_ids": list(sku_ids)})
+    for stock_id, node_id, sku_id, units in stock:
         if node_id in candidates:
             candidates[node_id].stock[sku_id] = (stock_id, units)
     return list(candidates.values()), skipped
+
+
+# Statements of every dispatch, built once (see intake's).
+_NODES_VERSION = select(func.count(Node.id), func.max(Node.updated_at))
+_BOOKED = select(NodeDay.node_id, NodeDay.booked).where(NodeDay.day == bindparam("day"))
+_STOCK = select(Stock.id, Stock.node_id, Stock.sku_id, Stock.on_hand - Stock.reserved).where(
+    Stock.sku_id.in_(bindparam("sku_ids", expanding=True)), Stock.on_hand - Stock.reserved > 0)
+_STOCK_AT = _STOCK.where(Stock.node_id.in_(bindparam("node_ids", expanding=True)))
 
 
 def ranked_candidates(candidates: list[Candidate], lines: dict[int, int]) -> list[dict[str, Any]]:

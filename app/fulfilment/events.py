@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event as sa_event, insert, select, text, update
+from sqlalchemy import bindparam, event as sa_event, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from app.models import Event, EventCounter, Fulfilment, Node, Order, utcnow
@@ -49,10 +49,7 @@ def _allocate(session: Session) -> list[dict[str, Any]]:
         return []
     session.flush()  # ids for the orders and fulfilments the events name
     n = len(pending)
-    last = session.execute(
-        update(EventCounter).where(EventCounter.id == 1)
-        .values(last_seq=EventCounter.last_seq + n).returning(EventCounter.last_seq)
-    ).scalar_one()
+    last = session.execute(_TAKE_SEQS, {"n": n}).scalar_one()
     first = last - n + 1
     now = utcnow()
     rows = []
@@ -65,13 +62,20 @@ def _allocate(session: Session) -> list[dict[str, Any]]:
             "node_id": node.id if node is not None else (fulfilment.node_id if fulfilment is not None else None),
             "data": data,
         })
-    session.execute(insert(Event), rows)
+    session.execute(_INSERT_EVENTS, rows)
     if session.get_bind().dialect.name == "postgresql":
         # Delivered at commit, when the rows become visible, never before.
-        session.execute(text("SELECT pg_notify(:channel, :seq)"), {"channel": NOTIFY_CHANNEL, "seq": str(last)})
+        session.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "seq": str(last)})
     earlier = session.info.get(_COMMITTED)
     session.info[_COMMITTED] = (earlier[0], last) if earlier else (first, last)
     return rows
+
+
+# Built once: every transaction with events runs them.
+_TAKE_SEQS = (update(EventCounter).where(EventCounter.id == 1)
+              .values(last_seq=EventCounter.last_seq + bindparam("n")).returning(EventCounter.last_seq))
+_INSERT_EVENTS = insert(Event.__table__)
+_NOTIFY = text("SELECT pg_notify(:channel, :seq)")
 
 
 @sa_event.listens_for(Session, "before_commit")

@@ -18,7 +18,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
-from sqlalchemy import insert, inspect as sa_inspect, select
+from sqlalchemy import Insert, bindparam, insert, inspect as sa_inspect, select
 from sqlalchemy.orm import Session
 
 from app.fulfilment import dispatch, events, orders
@@ -196,15 +196,14 @@ def take(session: Session, channel: Channel, raw: bytes) -> tuple[Order, dict[in
     request, body = parse(raw)
     sha = digest(body)
     # Two columns, not the order: nearly every order is new.
-    existing = session.execute(select(Order.id, Order.payload_sha256).where(
-        Order.channel_id == channel.id, Order.external_id == request.external_id)).first()
+    existing = session.execute(_TAKEN, {"channel_id": channel.id, "external_id": request.external_id}).first()
     if existing is not None:
         if existing.payload_sha256 == sha:
             return session.get_one(Order, existing.id), None
         raise Refusal("external_id_reused", external_id=request.external_id)
 
     codes = sorted({line.sku for line in request.lines})
-    skus = dict(session.execute(select(Sku.code, Sku.id).where(Sku.code.in_(codes))).all())
+    skus = dict(session.execute(_SKU_IDS, {"codes": codes}).all())
     unknown = [code for code in codes if code not in skus]
     if unknown:
         raise Refusal("unknown_sku", skus=", ".join(unknown), details={"skus": unknown})
@@ -245,18 +244,17 @@ def store(session: Session, order: Order) -> None:
     rows in two flushes for about three times the CPU
     (bench/intake_profile.py), and nothing after intake needs what it adds:
     the objects are answered from, then dropped."""
-    orders_table = Order.__table__
-    order.id = session.execute(insert(orders_table).values(_row(order)).returning(orders_table.c.id)).scalar_one()
-    session.execute(insert(OrderLine.__table__), [_row(line, order_id=order.id) for line in order.lines])
+    order.id = session.execute(_INSERT[Order], _row(order)).scalar_one()
+    session.execute(_INSERT[OrderLine], [_row(line, order_id=order.id) for line in order.lines])
     fulfilments = order.fulfilments
     for n, f in enumerate(fulfilments, 1):
         f.ref, f.order_id = dispatch.fulfilment_ref(order.id, n), order.id
-    _ids(session, Fulfilment, fulfilments, [_row(f) for f in fulfilments])
+    _ids(session, _INSERT[Fulfilment], fulfilments, [_row(f) for f in fulfilments])
     lines = [line for f in fulfilments for line in f.lines]
-    _ids(session, FulfilmentLine, lines, [_row(line, fulfilment_id=line.fulfilment.id) for line in lines])
+    _ids(session, _INSERT[FulfilmentLine], lines, [_row(line, fulfilment_id=line.fulfilment.id) for line in lines])
     holds = [_row(r, fulfilment_line_id=line.id) for line in lines for r in line.reservations]
     if holds:
-        session.execute(insert(Reservation.__table__), holds)
+        session.execute(_INSERT[Reservation], holds)
 
 
 def _row(obj: Any, **ids: int) -> dict[str, Any]:
@@ -266,14 +264,28 @@ def _row(obj: Any, **ids: int) -> dict[str, Any]:
                if c.key not in ("id", "_sentinel")}, **ids}
 
 
-def _ids(session: Session, model: type, objects: list[Any], rows: list[dict[str, Any]]) -> None:
+def _ids(session: Session, statement: Insert, objects: list[Any], rows: list[dict[str, Any]]) -> None:
     """Insert `rows` in one statement and set each object's id from it."""
     if not rows:
         return
-    table = model.__table__
-    ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars()
-    for obj, new_id in zip(objects, ids, strict=True):
+    for obj, new_id in zip(objects, session.execute(statement, rows).scalars(), strict=True):
         obj.id = new_id
+
+
+# Statements of every intake, built once: building one costs more than
+# running it (SQLAlchemy also keeps a built statement's cache key).
+_TAKEN = select(Order.id, Order.payload_sha256).where(
+    Order.channel_id == bindparam("channel_id"), Order.external_id == bindparam("external_id"))
+_SKU_IDS = select(Sku.code, Sku.id).where(Sku.code.in_(bindparam("codes", expanding=True)))
+_INSERT = {
+    Order: insert(Order.__table__).returning(Order.__table__.c.id),
+    OrderLine: insert(OrderLine.__table__),
+    # Several rows at once, their ids returned in the order of the rows.
+    Fulfilment: insert(Fulfilment.__table__).returning(Fulfilment.__table__.c.id, sort_by_parameter_order=True),
+    FulfilmentLine: insert(FulfilmentLine.__table__).returning(FulfilmentLine.__table__.c.id,
+                                                               sort_by_parameter_order=True),
+    Reservation: insert(Reservation.__table__),
+}
 
 
 def _float(value: float | int | None) -> float | None:
