@@ -10,10 +10,11 @@ condition, so two orders can never both take the last unit.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import Integer, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,31 +38,40 @@ def hold_stock(session: Session, wants: Mapping[int, int]) -> bool:
     the same, so call it inside a savepoint and roll that back on False."""
     if not wants:
         return True
-    amount = case(dict(wants), value=Stock.id)
-    changed = session.execute(
-        update(Stock)
-        .where(Stock.id.in_(list(wants)), Stock.on_hand - Stock.reserved >= amount)
-        .values(reserved=Stock.reserved + amount)
-        .returning(Stock.id)
-        .execution_options(synchronize_session=False)
-    ).scalars().all()
+    params = {}
+    for i, (stock_id, quantity) in enumerate(wants.items()):
+        params[f"id{i}"], params[f"q{i}"] = stock_id, quantity
+    changed = session.execute(_hold_stock_statement(len(wants)), params).scalars().all()
     return len(changed) == len(wants)
 
 
-# Built once: these run for every fulfilment dispatched.
+# Built once (per number of rows): these run for every fulfilment dispatched,
+# and building a statement costs more than running it.
+@functools.lru_cache(maxsize=64)
+def _hold_stock_statement(rows: int):
+    stock = Stock.__table__
+    ids = [bindparam(f"id{i}", type_=Integer) for i in range(rows)]
+    amount = case(*[(stock.c.id == ids[i], bindparam(f"q{i}", type_=Integer)) for i in range(rows)])
+    return (update(stock)
+            .where(stock.c.id.in_(ids), stock.c.on_hand - stock.c.reserved >= amount)
+            .values(reserved=stock.c.reserved + amount)
+            .returning(stock.c.id))
+
+
+_node_days = NodeDay.__table__
 _NEW_NODE_DAY = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(NodeDay)
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_node_days)
     .values(node_id=bindparam("node_id"), day=bindparam("day"), booked=0)
     .on_conflict_do_nothing(index_elements=["node_id", "day"])
     for dialect in (postgresql, sqlite)
 }
 _BOOK_NODE_DAYS = (
-    update(NodeDay)
-    .where(NodeDay.day == bindparam("today"), NodeDay.node_id.in_(bindparam("node_ids", expanding=True)),
-           NodeDay.booked < select(Node.daily_capacity).where(Node.id == NodeDay.node_id).scalar_subquery())
-    .values(booked=NodeDay.booked + 1)
-    .returning(NodeDay.node_id)
-    .execution_options(synchronize_session=False)
+    update(_node_days)
+    .where(_node_days.c.day == bindparam("today"), _node_days.c.node_id.in_(bindparam("node_ids", expanding=True)),
+           _node_days.c.booked < select(Node.__table__.c.daily_capacity)
+           .where(Node.__table__.c.id == _node_days.c.node_id).scalar_subquery())
+    .values(booked=_node_days.c.booked + 1)
+    .returning(_node_days.c.node_id)
 )
 
 
