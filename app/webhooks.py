@@ -237,6 +237,11 @@ def backoff(failures: int, base: float, cap: float) -> float:
     return min(cap, base * 2 ** max(0, failures - 1))
 
 
+# Rounds of looking for due webhooks are at least this far apart (seconds);
+# an event waits at most this much longer to be sent.
+ROUND_GAP_SECONDS = 0.1
+
+
 class Sender:
     """This process's webhook sender: a loop that wakes on commits (and every
     `poll` seconds, for other processes' commits), claims due webhooks, and
@@ -293,6 +298,9 @@ class Sender:
                 self.send_due()
             except Exception:  # the database went away: the next round tries again
                 log.exception("webhook round failed")
+            # Commits during the gap are looked at together after it: a busy
+            # intake costs a few rounds a second, not one per commit.
+            self._stop.wait(ROUND_GAP_SECONDS)
 
     # -- claiming
 

@@ -193,3 +193,19 @@ def test_backoff_doubles_and_is_capped_and_a_redirect_is_not_success(receivers):
     assert not answer.ok and answer.status_code == 302
     refused = webhooks.post("http://127.0.0.1:9/closed", b"{}", {}, timeout=1)
     assert not refused.ok and refused.status_code is None and refused.error
+
+
+def test_a_burst_of_commits_costs_a_few_rounds_not_one_each(db, senders, monkeypatch):
+    s = webhooks.Sender(db, poll=60.0)
+    rounds = []
+    monkeypatch.setattr(s, "send_due", lambda: rounds.append(time.monotonic()) or 0)
+    s.start()
+    senders.append(s)
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:  # 100 commits in half a second
+        s.wake()
+        time.sleep(0.005)
+    time.sleep(webhooks.ROUND_GAP_SECONDS * 2)  # the last wake's round
+    assert 1 <= len(rounds) <= 0.5 / webhooks.ROUND_GAP_SECONDS + 2
+    assert all(b - a >= webhooks.ROUND_GAP_SECONDS * 0.9 for a, b in zip(rounds, rounds[1:]))
+    assert rounds[-1] > started + 0.4  # commits late in the burst are looked at too
