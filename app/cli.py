@@ -188,7 +188,8 @@ def webhook_set(channel: str, url: str, secret: str | None, after: int | None) -
     from app.fulfilment.errors import Refusal
     try:
         with database().transaction() as session:
-            w, created = webhooks.register(session, _channel(session, channel), url, secret, after)
+            w, created = webhooks.register(session, _channel(session, channel), url, secret, after,
+                                           allow_private=current_app.config["LUYUE"].webhook_allow_private)
             doc = webhooks.document(session, w, with_secret=True)
     except Refusal as e:
         raise click.ClickException(e.message("en")) from None

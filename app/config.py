@@ -45,6 +45,10 @@ class Settings:
     webhook_backoff_max_seconds: float = 600.0
     webhook_poll_seconds: float = 1.0
     webhook_senders: int = 4
+    # Webhooks may go to loopback, private and link-local addresses (a
+    # receiver inside the same network); off, so a channel's URL cannot reach
+    # what sits behind the server.
+    webhook_allow_private: bool = False
 
     @classmethod
     def from_env(cls, instance_path: Path, **overrides) -> "Settings":

@@ -28,12 +28,21 @@ claimed with a lease (a conditional UPDATE on `lease_owner` /
 same webhook's events at once; the cursor only moves under the lease.
 Delivery is at least once: a process that dies between a 2xx and recording
 it leaves the event to be sent again when its lease runs out.
+
+A channel registers its own URL, so the server must not become its way into
+the network behind it: a URL whose host is (or resolves to) a loopback,
+private, link-local or otherwise non-public address is refused when it is
+registered, and checked again at every connection (the name may resolve
+elsewhere by then), unless the operator allows such addresses
+(LUYUE_WEBHOOK_ALLOW_PRIVATE, e.g. for a receiver on the same network).
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import os
@@ -91,14 +100,72 @@ def sign(secret: str, body: bytes) -> str:
 
 # --- registration -----------------------------------------------------------------------
 
-def _check_url(url: Any) -> str:
+def _check_url(url: Any, allow_private: bool) -> str:
     if not isinstance(url, str) or not url.strip():
         raise invalid([("url", "expected an http or https URL")])
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL:
         raise invalid([("url", f"expected an http or https URL of at most {MAX_URL} characters")])
+    if not allow_private:
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            blocked = _non_public(parts.hostname, port)
+        except (OSError, ValueError):  # not resolvable now: checked again at each connection
+            blocked = None
+        if blocked is not None:
+            raise invalid([("url", f"expected a public address; {parts.hostname} is {blocked}, a private or local "
+                                   "address (the operator may allow these: LUYUE_WEBHOOK_ALLOW_PRIVATE)")])
     return url
+
+
+class AddressNotAllowed(OSError):
+    """A webhook's host resolved to a private or local address."""
+
+
+def _non_public(host: str, port: int) -> str | None:
+    """The first address `host` resolves to that is not public, or None."""
+    for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        address = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        if not address.is_global:
+            return str(address)
+    return None
+
+
+def _public_connection(address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,
+                       source_address: Any = None, **kwargs: Any) -> socket.socket:
+    """socket.create_connection, to a public address only: the name is
+    resolved once here and the checked address is the one connected to."""
+    host, port = address
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        if not ip.is_global:
+            named = f"{host} resolves to {ip}," if host != str(ip) else f"{ip} is"
+            raise AddressNotAllowed(f"{named} a private or local address")
+    return socket.create_connection(infos[0][4][:2], timeout, source_address)
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
 
 
 def _check_secret(secret: Any) -> str | None:
@@ -113,13 +180,14 @@ def webhook_of(session: Session, channel_id: int) -> Webhook | None:
     return session.scalar(select(Webhook).where(Webhook.channel_id == channel_id))
 
 
-def register(session: Session, channel: Channel, url: Any, secret: Any = None, after: Any = None
-             ) -> tuple[Webhook, bool]:
+def register(session: Session, channel: Channel, url: Any, secret: Any = None, after: Any = None, *,
+             allow_private: bool = False) -> tuple[Webhook, bool]:
     """Create or replace the channel's webhook. A new one starts after the
     channel's latest event (or after `after`, e.g. 0 to replay the feed);
     replacing keeps the cursor unless `after` is given, and retries at once.
-    Without a secret, a new webhook gets a generated one."""
-    url = _check_url(url)
+    Without a secret, a new webhook gets a generated one. A URL on a private
+    or local address is refused unless `allow_private` (see the module doc)."""
+    url = _check_url(url, allow_private)
     secret = _check_secret(secret)
     if after is not None and (not isinstance(after, int) or isinstance(after, bool) or after < 0):
         raise invalid([("after", "expected a seq (an integer, 0 or more)")])
@@ -204,10 +272,12 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 _opener = urllib.request.build_opener(_NoRedirects)
+_public_opener = urllib.request.build_opener(_NoRedirects, _PublicHTTPHandler, _PublicHTTPSHandler)
 
 
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
-    """One POST with a short timeout; never raises."""
+def post(url: str, body: bytes, headers: dict[str, str], timeout: float, allow_private: bool = False) -> Answer:
+    """One POST with a short timeout; never raises. Only to public addresses
+    unless `allow_private`."""
     started = time.monotonic()
     request = urllib.request.Request(url, data=body, method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": USER_AGENT,
@@ -215,7 +285,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answ
     status: int | None = None
     error: str | None = None
     try:
-        with _opener.open(request, timeout=timeout) as answer:
+        with (_opener if allow_private else _public_opener).open(request, timeout=timeout) as answer:
             status = answer.status
             answer.read(MAX_ANSWER_BYTES)
     except urllib.error.HTTPError as e:
@@ -248,8 +318,10 @@ class Sender:
     drains each in its own thread, at most `senders` at a time."""
 
     def __init__(self, db: Database, *, timeout: float = 5.0, backoff_base: float = 2.0,
-                 backoff_cap: float = 600.0, poll: float = 1.0, senders: int = 4, owner: str | None = None):
+                 backoff_cap: float = 600.0, poll: float = 1.0, senders: int = 4, owner: str | None = None,
+                 allow_private: bool = False):
         self.db = db
+        self.allow_private = allow_private
         self.timeout, self.backoff_base, self.backoff_cap, self.poll = timeout, backoff_base, backoff_cap, poll
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease = dt.timedelta(seconds=max(30.0, timeout * 3))
@@ -265,7 +337,7 @@ class Sender:
         s = app.config["LUYUE"]
         return cls(app.extensions["luyue.db"], timeout=s.webhook_timeout_seconds,
                    backoff_base=s.webhook_backoff_seconds, backoff_cap=s.webhook_backoff_max_seconds,
-                   poll=s.webhook_poll_seconds, senders=s.webhook_senders)
+                   poll=s.webhook_poll_seconds, senders=s.webhook_senders, allow_private=s.webhook_allow_private)
 
     # -- lifecycle
 
@@ -360,7 +432,7 @@ class Sender:
                 item = items[0]
                 body = body_of(item)
                 answer = post(url, body, {"X-Luyue-Signature": sign(secret, body), "X-Luyue-Seq": str(item["seq"]),
-                                          "X-Luyue-Event": item["type"]}, self.timeout)
+                                          "X-Luyue-Event": item["type"]}, self.timeout, self.allow_private)
                 if not self._record(webhook_id, item, cursor, failures, answer):
                     return
         except Exception:

@@ -363,10 +363,12 @@ def put_webhook():
     Answers the webhook with its secret (201 new, 200 replaced)."""
     body = _json_object()
     channel_id = g.channel.id
+    allow_private = current_app.config["LUYUE"].webhook_allow_private
 
     def work(session: Session):
         channel = session.get(type(g.channel), channel_id)
-        w, created = webhooks.register(session, channel, body.get("url"), body.get("secret"), body.get("after"))
+        w, created = webhooks.register(session, channel, body.get("url"), body.get("secret"), body.get("after"),
+                                       allow_private=allow_private)
         return webhooks.document(session, w, with_secret=True), created
 
     doc, created = database().run(work)

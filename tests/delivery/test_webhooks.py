@@ -23,6 +23,14 @@ SECRET = "s3cret-for-tests-0123456789"
 HANG, BOUND = 10.0, 2.5
 
 
+@pytest.fixture(autouse=True)
+def receivers_on_loopback(app) -> None:
+    """The receivers here listen on 127.0.0.1: allowed, as an operator
+    allows a receiver inside the network (test_webhook_addresses.py has the
+    default)."""
+    app.config["LUYUE"].webhook_allow_private = True
+
+
 @pytest.fixture
 def receivers(senders) -> Iterator[list[Receiver]]:
     # After the senders: released and closed first, so no sender waits on a hanging answer.
@@ -41,7 +49,8 @@ def senders() -> Iterator[list[webhooks.Sender]]:
 
 
 def sender(db, senders, **options) -> webhooks.Sender:
-    options = {"timeout": 1.0, "backoff_base": 0.02, "backoff_cap": 0.1, "poll": 0.02, **options}
+    options = {"timeout": 1.0, "backoff_base": 0.02, "backoff_cap": 0.1, "poll": 0.02, "allow_private": True,
+               **options}
     s = webhooks.Sender(db, **options).start()
     senders.append(s)
     return s
@@ -189,9 +198,9 @@ def test_backoff_doubles_and_is_capped_and_a_redirect_is_not_success(receivers):
     assert [webhooks.backoff(n, 2, 60) for n in (1, 2, 3, 4, 5, 6, 7)] == [2, 4, 8, 16, 32, 60, 60]
     receiver = Receiver(plan=lambda n: 302)
     receivers.append(receiver)
-    answer = webhooks.post(receiver.url, b"{}", {}, timeout=1)
+    answer = webhooks.post(receiver.url, b"{}", {}, timeout=1, allow_private=True)
     assert not answer.ok and answer.status_code == 302
-    refused = webhooks.post("http://127.0.0.1:9/closed", b"{}", {}, timeout=1)
+    refused = webhooks.post("http://127.0.0.1:9/closed", b"{}", {}, timeout=1, allow_private=True)
     assert not refused.ok and refused.status_code is None and refused.error
 
 
