@@ -12,6 +12,24 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PHONE = {"width": 360, "height": 640}
 
 
+def wedge(page, code: str) -> None:
+    """What a handheld's scanner does: type the code into the focused Scan
+    field, then Enter."""
+    from playwright.sync_api import expect
+    scan = page.get_by_label("Scan", exact=True)
+    expect(scan).to_be_focused()
+    scan.press_sequentially(code)
+    scan.press("Enter")
+
+
+def log_in(page, url: str, badge: str, pin: str) -> None:
+    """The badge scanned at the login screen, then the PIN typed."""
+    page.goto(url + "/login")
+    wedge(page, badge)
+    page.get_by_label("PIN").fill(pin)
+    page.get_by_role("button", name="Log in").click()
+
+
 def chromium_path() -> str | None:
     for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and Path(candidate).exists():

@@ -13,6 +13,7 @@ import time
 
 import pytest
 import support
+import livesite
 from livesite import LiveServer
 from playwright.sync_api import expect
 from pypdf import PdfReader
@@ -74,20 +75,13 @@ def test_a_picked_tote_is_packed_labelled_and_scanned_out_and_a_cancelled_one_in
     auth = {"Authorization": f"Bearer {token}"}
     with LiveServer(live_app) as server:
         page = phone
-        scan = page.get_by_label("Scan", exact=True)
         screen = page.locator("#screen")
 
         def wedge(code: str) -> None:
-            """What a handheld's scanner does: type the code, then Enter."""
-            expect(scan).to_be_focused()
-            scan.press_sequentially(code)
-            scan.press("Enter")
+            livesite.wedge(page, code)
 
         def log_in(badge: str, pin: str) -> None:
-            page.goto(server.url + "/login")
-            wedge(badge)
-            page.get_by_label("PIN").fill(pin)
-            page.get_by_role("button", name="Log in").click()
+            livesite.log_in(page, server.url, badge, pin)
 
         # --- the pack bench: E2E-1 in TOTE-1 --------------------------------------------
         log_in("K1", "5555")

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import support
+import livesite
 from livesite import LiveServer
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -61,10 +62,7 @@ def test_a_picker_picks_a_batch_with_a_wrong_scan_and_a_short_pick(live_app, pho
         scan = page.get_by_label("Scan", exact=True)
 
         def wedge(code: str) -> None:
-            """What a handheld's scanner does: type the code, then Enter."""
-            expect(scan).to_be_focused()
-            scan.press_sequentially(code)
-            scan.press("Enter")
+            livesite.wedge(page, code)
 
         page.goto(server.url + "/")
         expect(page.get_by_role("heading", name="Scan your badge")).to_be_visible()

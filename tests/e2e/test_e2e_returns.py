@@ -10,6 +10,7 @@ import re
 
 import pytest
 import support
+import livesite
 from livesite import LiveServer
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -48,18 +49,12 @@ def test_a_returned_parcel_is_received_back_into_a_bin(live_app, phone):
     before = support.stock_of(db, "SH-PD", "SKU-A")
     with LiveServer(live_app) as server:
         page = phone
-        scan = page.get_by_label("Scan", exact=True)
         screen = page.locator("#screen")
 
         def wedge(code: str) -> None:
-            expect(scan).to_be_focused()
-            scan.press_sequentially(code)
-            scan.press("Enter")
+            livesite.wedge(page, code)
 
-        page.goto(server.url + "/login")
-        wedge("D1")
-        page.get_by_label("PIN").fill("6666")
-        page.get_by_role("button", name="Log in").click()
+        livesite.log_in(page, server.url, "D1", "6666")
         expect(page).to_have_url(re.compile(r"/ship$"))
 
         page.get_by_role("link", name="Returns · 1 expected").click()

@@ -9,7 +9,8 @@ import re
 
 import pytest
 import support
-from livesite import PHONE, LiveServer
+import livesite
+from livesite import PHONE, LiveServer, log_in
 from playwright.sync_api import expect
 from sqlalchemy import select
 
@@ -47,15 +48,6 @@ def load_floor(app) -> None:
         body = support.order_body(external_id, lines)
         with db.transaction() as s:
             intake.submit(s, s.scalar(select(Channel).where(Channel.name == "shop")), json.dumps(body).encode())
-
-
-def log_in(page, url: str, badge: str, pin: str) -> None:
-    page.goto(url + "/login")
-    scan = page.get_by_label("Scan", exact=True)
-    scan.fill(badge)
-    scan.press("Enter")
-    page.get_by_label("PIN").fill(pin)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_the_dashboard_follows_a_picker_and_recovers_a_dropped_connection(live_app, browser):
@@ -98,12 +90,8 @@ def test_the_dashboard_follows_a_picker_and_recovers_a_dropped_connection(live_a
             expect(stage("to_pick")).to_have_text("0")
             expect(lead.locator("#lead-lists")).to_contain_text("Tom Wilson")
 
-            scan = picker.get_by_label("Scan", exact=True)
-
             def wedge(code: str) -> None:
-                expect(scan).to_be_focused()
-                scan.press_sequentially(code)
-                scan.press("Enter")
+                livesite.wedge(picker, code)
 
             line = picker.locator("#screen")
             wedge("T-1")
