@@ -10,8 +10,8 @@ per node, never one per fulfilment or per worker:
     lists      pick lists being picked, with their last scan (to spot the abandoned)
     workers    each picker's and packer's lines this shift, and per hour
     exceptions short picks, re-dispatches, interceptions, stock found short,
-               printer failures, parcels a carrier is bringing back: read
-               from the outbox by `seq`
+               printer failures, parcels a carrier is bringing back and
+               their arrival at the dock: read from the outbox by `seq`
 
 `NodeView` is a node's dashboard as of an outbox `seq`; `advance()` moves it
 to a later seq, re-reading the counts only when an event of that node (or
@@ -79,7 +79,7 @@ RECENT_EXCEPTIONS = 50  # exceptions a view carries, newest last
 # units went). Printer failures appear when the packing bench records them.
 PRINTER_FAILED = "printer.failed"
 EXCEPTION_TYPES = ("pick.short", "fulfilment.redispatched", "fulfilment.intercepted", "stock.short",
-                   PRINTER_FAILED, "parcel.returned")
+                   PRINTER_FAILED, "parcel.returned", "parcel.received_back")
 
 
 @dataclass(frozen=True)

@@ -255,3 +255,7 @@ def test_the_lead_sees_a_parcel_coming_back_among_the_exceptions(client, staff, 
     items = re.findall(r'<li id="exc-\d+"[^>]*data-type="parcel.returned">.*?</li>', page, re.S)
     newest, first = items  # newest first
     assert "无需处理" in newest and "无需处理" not in first
+    # ...and between them, the parcel arriving at the dock.
+    [arrived] = re.findall(r'<li id="exc-\d+"[^>]*data-type="parcel.received_back">.*?</li>', page, re.S)
+    words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", arrived))
+    assert f"已退货入库 {back} 放入 A-01-01-1: SKU-A × 2 · D1" in words
