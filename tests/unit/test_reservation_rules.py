@@ -87,6 +87,18 @@ def test_a_node_day_never_books_past_its_capacity(db):
     assert booked == {(pd, day): 2, (jd, day): 1, (pd, tomorrow): 1, (jd, tomorrow): 1}
 
 
+def test_a_node_with_no_capacity_is_never_booked_not_even_its_first(db):
+    world(db, {"SH-PD": {}, "SH-JD": {}},
+          nodes={"SH-PD": {**PLACES["SH-PD"], "daily_capacity": 0}, "SH-JD": {**PLACES["SH-JD"], "daily_capacity": 3}})
+    with db.reading() as s:
+        pd, jd = (s.scalar(select(Node.id).where(Node.code == c)) for c in ("SH-PD", "SH-JD"))
+    with db.transaction() as s:
+        assert not reserve.book_capacity(s, [pd], dt.date(2026, 11, 24))
+        assert not reserve.book_capacity(s, [jd, pd], dt.date(2026, 11, 24))  # JD booked, PD refused: the caller rolls back
+    with db.reading() as s:
+        assert (s.scalar(select(NodeDay.booked).where(NodeDay.node_id == pd)) or 0) == 0
+
+
 def test_a_node_whose_capacity_is_used_up_today_is_skipped(db):
     world(db, {"SH-STORE": {"SKU-A": 10}, "SH-JD": {"SKU-A": 10}},
           nodes={"SH-STORE": {**PLACES["SH-STORE"], "daily_capacity": 1}, "SH-JD": PLACES["SH-JD"]})
