@@ -84,9 +84,9 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                        "{code} 不是本节点已拣货的周转箱或履约单,请扫描周转箱标签。"),
     "pack_not_picked": (422, "Fulfilment {fulfilment} is {status}, not picked: it cannot be packed yet.",
                         "履约单 {fulfilment} 状态为 {status},尚未拣货完成,不能打包。"),
-    "pack_intercepted": (409, "STOP: order of {fulfilment} was cancelled. Do not pack; put the items in the "
-                              "returns cage.",
-                         "拦截:履约单 {fulfilment} 的订单已取消。请勿打包,将商品放入退货区。"),
+    "pack_intercepted": (409, "STOP: order of {fulfilment} was cancelled. Do not pack; put the items back where "
+                              "they were picked: {bins}.",
+                         "拦截:履约单 {fulfilment} 的订单已取消。请勿打包,将商品放回原拣货库位:{bins}。"),
     "pack_unknown_product": (422, "{code} is not a product barcode. Scan the barcode on the item.",
                              "{code} 不是商品条码,请扫描商品上的条码。"),
     "pack_wrong_product": (422, "{sku} is not in {fulfilment}. Set it aside and scan an item from the tote.",
@@ -113,8 +113,10 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "ship_unknown_parcel": (422, "{code} is not a parcel label. Scan the tracking or SSCC barcode.",
                             "{code} 不是包裹面单条码,请扫描运单号或 SSCC 条码。"),
     "ship_intercepted": (409, "STOP: parcel {tracking} ({fulfilment}) is intercepted, its order was cancelled. "
-                              "Do not load it; take it to the returns cage.",
-                         "拦截:包裹 {tracking}({fulfilment})的订单已取消。请勿装车,送至退货区。"),
+                              "Do not load it; take it to the returns cage (scanned under Returns, it says "
+                              "where its items go back).",
+                         "拦截:包裹 {tracking}({fulfilment})的订单已取消。请勿装车,送至退货区(在“退货入库”中扫描,"
+                         "可查看商品应放回的库位)。"),
     "ship_other_carrier": (422, "Parcel {tracking} goes with {carrier}, not {expected}. Put it on its own carrier's "
                                 "cage.",
                            "包裹 {tracking} 属于 {carrier},不是 {expected}。请放到对应承运商的区域。"),
@@ -146,8 +148,10 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "return_not_shipped": (422, "Parcel {tracking} has not left yet: it is not a return. Leave it for outbound.",
                            "包裹 {tracking} 尚未出库,不是退货。请留在出库区。"),
     "return_intercepted": (422, "Parcel {tracking} never left: its order was cancelled at the dock, and its items "
-                                "were never taken off stock. Do not receive it here; ask your lead.",
-                           "包裹 {tracking} 未出库:订单已在月台拦截,商品从未扣减库存。请勿在此入库,请联系组长。"),
+                                "were never taken off stock. Do not receive it; unpack it and put the items back "
+                                "where they were picked: {bins}.",
+                           "包裹 {tracking} 未出库:订单已在月台拦截,商品从未扣减库存。请勿入库,拆包后将商品放回原拣货库位:"
+                           "{bins}。"),
     "return_delivered": (409, "Parcel {tracking} was delivered to the customer: a customer's return is not "
                               "received here (its items must be checked first). Give it to your lead.",
                          "包裹 {tracking} 已妥投给顾客:顾客退货不在此入库(需先检查商品)。请交给组长。"),

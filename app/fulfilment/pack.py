@@ -60,7 +60,7 @@ PACKED_OR_LATER = (FulfilmentStatus.packed, FulfilmentStatus.shipped, Fulfilment
 
 def check_packable(f: Fulfilment) -> None:
     if f.status == FulfilmentStatus.cancelled:
-        raise Refusal("pack_intercepted", fulfilment=f.ref)
+        raise Refusal("pack_intercepted", fulfilment=f.ref, bins=pick.put_back_list(f))
     if f.status in PACKED_OR_LATER:
         raise Refusal("pack_already_packed", fulfilment=f.ref,
                       parcels=sum(1 for p in f.parcels if p.status != ParcelStatus.open))

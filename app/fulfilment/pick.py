@@ -150,6 +150,22 @@ def units_by_bin(f: Fulfilment) -> dict[tuple[int, int], int]:
     return {(loc, sku): int(units) for loc, sku, units in rows}
 
 
+def put_back_list(f: Fulfilment) -> str:
+    """Where a cancelled fulfilment's picked units go back, as a worker reads
+    it in a refusal: "SKU-A × 2 → A-01-01-1, ..." (codes and numbers, the
+    same in both languages; "—" when nothing was picked). Stock never stopped
+    counting them in those bins: putting them back makes the shelf agree."""
+    taken = units_by_bin(f)
+    if not taken:
+        return "—"
+    session = object_session(f)
+    bins = dict(session.execute(select(Location.id, Location.code)
+                                .where(Location.id.in_({location for location, _ in taken}))).all())
+    skus = dict(session.execute(select(Sku.id, Sku.code).where(Sku.id.in_({sku for _, sku in taken}))).all())
+    return ", ".join(f"{skus[sku]} × {units} → {bins[location]}"
+                     for (location, sku), units in sorted(taken.items(), key=lambda kv: (bins[kv[0][0]], skus[kv[0][1]])))
+
+
 def fulfilment_in_tote(session: Session, node: Node, code: str) -> Fulfilment | None:
     """The fulfilment picked into a tote at this node (the latest use of the tote)."""
     return session.scalar(

@@ -121,7 +121,7 @@ def check(parcel: Parcel, node: Node) -> Parcel:
         by = parcel.returned_by.name if parcel.returned_by is not None else "-"
         raise Refusal("return_already_received", tracking=tn, at=clock.wall(parcel.returned_at), by=by)
     if parcel.status == ParcelStatus.intercepted:
-        raise Refusal("return_intercepted", tracking=tn)
+        raise Refusal("return_intercepted", tracking=tn, bins=pick.put_back_list(f))
     if parcel.status == ParcelStatus.delivered:
         raise Refusal("return_delivered", tracking=tn)
     if parcel.status != ParcelStatus.shipped:

@@ -124,6 +124,7 @@ def test_a_cancelled_fulfilment_is_intercepted_at_packing(floor):
         with pytest.raises(Refusal) as stop:
             pack.find_for_packing(s, node, _fulfilment(s, "T-5").ref)
         assert stop.value.key == "pack_intercepted"
+        assert stop.value.message("en").endswith("put the items back where they were picked: —.")  # none were
 
 
 def test_scanning_out_ships_consumes_the_reservation_and_lowers_stock(floor):

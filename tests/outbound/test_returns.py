@@ -297,6 +297,8 @@ def test_an_intercepted_parcel_is_not_received(floor):
         cancel.cancel(s, s.scalar(select(Order).where(Order.external_id == "T-1")))
     refusal = _refused(floor, tn)
     assert refusal.key == "return_intercepted" and "never taken off stock" in refusal.message("en")
+    # (This floor packs without picking, so no bins are known; the screens' test names them.)
+    assert refusal.message("en").endswith("put the items back where they were picked: —.")
 
 
 def test_a_delivered_parcel_is_not_received_here(floor):

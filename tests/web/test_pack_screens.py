@@ -308,7 +308,8 @@ def test_a_cancelled_fulfilment_is_intercepted_at_the_bench(client, staff, bench
     assert client.post("/api/v1/orders/O-1/cancel", headers=staff.headers).status_code == 200
     answer = bench.start("T-1")
     assert answer.status_code == 422 and refusal_of(answer) == "pack_intercepted"
-    assert "STOP: order of " + ref + " was cancelled. Do not pack" in text(answer)
+    assert ("STOP: order of " + ref + " was cancelled. Do not pack; put the items back where they were picked: "
+            "SKU-A × 1 → A-01-01-1.") in text(answer)
     assert step_of(answer) == "home"
     assert "js/outbound.js" in answer.get_data(as_text=True)  # the alarm
 

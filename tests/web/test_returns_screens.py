@@ -259,3 +259,15 @@ def test_the_lead_sees_a_parcel_coming_back_among_the_exceptions(client, staff, 
     [arrived] = re.findall(r'<li id="exc-\d+"[^>]*data-type="parcel.received_back">.*?</li>', page, re.S)
     words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", arrived))
     assert f"已退货入库 {back} 放入 A-01-01-1: SKU-A × 2 · D1" in words
+
+
+def test_an_intercepted_parcel_is_not_received_and_its_items_go_back_where_they_were_picked(client, staff, hh):
+    ref = picked(client, staff, "O-2", [("SKU-A", 1)], "T-2")
+    tn = packed(staff.db, ref, [BARCODES["SKU-A"]])
+    assert client.post("/api/v1/orders/O-2/cancel", headers=staff.headers).status_code == 200
+    login(client, "D1", "6666")
+    answer = hh.scan(tn)
+    assert answer.status_code == 422 and refusal_of(answer) == "return_intercepted"
+    assert "unpack it and put the items back where they were picked: SKU-A × 1 → A-01-01-1." in text(answer)
+    assert parcel_status(staff.db, tn) == ParcelStatus.intercepted
+
