@@ -3,9 +3,7 @@ shipped through the real pipeline (picking stood in by set_status), and an
 HTTP receiver on loopback for webhooks."""
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 
 from sqlalchemy import select
 
@@ -61,49 +59,3 @@ def shipped(db, external_id: str, lines=(("SKU-A", 1),), parcels: int = 1, **ext
         for number in numbers:
             ship.scan_parcel(s, handover, number, dock)
     return numbers
-
-
-class Receiver:
-    """Answers `plan(n)` for the n-th request (1-based): a status, or
-    ("hang", seconds) to keep the request open that long (or until released)."""
-
-    def __init__(self, plan=lambda n: 200):
-        self.plan = plan
-        self.attempts: list[tuple[int, dict[str, str], bytes]] = []  # (status answered, headers, body)
-        self.lock = threading.Lock()
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.lock:
-                    n = len(receiver.attempts) + 1
-                    answer = receiver.plan(n)
-                    status = answer if isinstance(answer, int) else 200
-                    receiver.attempts.append((status if isinstance(answer, int) else -1, dict(self.headers), body))
-                if not isinstance(answer, int):
-                    receiver.release.wait(answer[1])
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-        self.thread.start()
-
-    def accepted(self) -> list[tuple[dict[str, str], bytes]]:
-        with self.lock:
-            return [(h, b) for status, h, b in self.attempts if 200 <= status < 300]
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()

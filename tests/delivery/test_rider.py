@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from app.fulfilment import cancel, returns, tracking
 from app.models import Location, Node, Parcel, ParcelDelivery, ProofKind, User
-from deliveries import Receiver, order_of, packed
-from support import check_invariants, stock_of
+from deliveries import order_of, packed
+from support import Receiver, check_invariants, stock_of
 
 HX = {"HX-Request": "true"}
 KEY = "test"  # the app's secret key, which makes the delivery codes in tests

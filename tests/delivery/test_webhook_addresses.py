@@ -11,8 +11,7 @@ from sqlalchemy import func, select
 
 from app import access, webhooks
 from app.models import Webhook, WebhookDelivery
-from deliveries import Receiver
-from support import error, order_body
+from support import Receiver, error, order_body
 
 
 def count(db, model) -> int:

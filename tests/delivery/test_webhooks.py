@@ -13,8 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from app import webhooks
-from deliveries import Receiver
-from support import error, order_body
+from support import Receiver, error, order_body
 
 SECRET = "s3cret-for-tests-0123456789"
 # A hanging receiver hangs this long (released when the test ends); a request

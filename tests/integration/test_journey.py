@@ -8,10 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import http.server
 import json
 import re
-import threading
 import time
 
 import pytest
@@ -20,7 +18,7 @@ from werkzeug.security import generate_password_hash
 
 from app import access, webhooks
 from app.models import Barcode, Node, Role, Sku, User
-from support import PLACES, check_invariants, order_body, world
+from support import PLACES, Receiver, check_invariants, order_body, world
 
 HX = {"HX-Request": "true"}
 SECRET = "journey-secret-0123456789"
@@ -43,42 +41,6 @@ DELIVERY = {
     "same_city": ["parcel.out_for_delivery", "parcel.delivered", "fulfilment.delivered", "order.delivered"],
 }
 AFTER_DELIVERY = ["fulfilment.completed", "order.completed"]
-
-
-class Receiver:
-    """A webhook receiver on loopback: records each body and its headers, answers 200."""
-
-    def __init__(self):
-        self.got: list[tuple[dict[str, str], bytes]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.lock:
-                    receiver.got.append((dict(self.headers), body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-        self.thread.start()
-
-    def received(self) -> list[tuple[dict[str, str], bytes]]:
-        with self.lock:
-            return list(self.got)
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -241,12 +203,12 @@ def test_an_order_goes_from_intake_to_completed_and_the_channel_sees_every_step(
                              poll=0.05, allow_private=s.webhook_allow_private).start()
     try:
         deadline = time.monotonic() + 10
-        while len(receiver.received()) < len(items) and time.monotonic() < deadline:
+        while len(receiver.accepted()) < len(items) and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(0.1)  # anything extra would have come by now
     finally:
         sender.stop(wait=2)
-    got = receiver.received()
+    got = receiver.accepted()
     assert [json.loads(b) for _, b in got] == items
     for (head, raw), item in zip(got, items):
         signature = {k.lower(): v for k, v in head.items()}
