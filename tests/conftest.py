@@ -95,6 +95,11 @@ def app(database_url, tmp_path):
     app.config.update(TESTING=True)
     app.instance_path = str(tmp_path / "instance")
     yield app
+    # A live screen started this process's hub (on PostgreSQL a LISTEN
+    # connection): each test's app stops its own.
+    hub = app.extensions.get("luyue.live")
+    if hub is not None:
+        hub.stop()
     app.extensions["luyue.db"].dispose()
 
 

@@ -25,16 +25,6 @@ BOUND = 3.0  # seconds a commit may take to reach a socket here (the promise is 
 PATIENCE = 10.0  # for anything else on a busy machine
 
 
-@pytest.fixture(autouse=True)
-def stop_the_hub(app):
-    """The dashboard starts this process's hub (on PostgreSQL a LISTEN
-    connection); each test's app stops its own."""
-    yield
-    hub = app.extensions.get("luyue.live")
-    if hub is not None:
-        hub.stop()
-
-
 @pytest.fixture
 def floor(db):
     support.world(db, {"SH-PD": {"SKU-A": 50, "SKU-B": 50}, "SH-JD": {"SKU-A": 50, "SKU-B": 50}})

@@ -30,16 +30,6 @@ def soon(hours: float) -> str:
     return (utcnow() + dt.timedelta(hours=hours)).isoformat()
 
 
-@pytest.fixture(autouse=True)
-def stop_the_hub(app):
-    """The dashboard starts this process's hub (on PostgreSQL a LISTEN
-    connection); each test's app stops its own."""
-    yield
-    hub = app.extensions.get("luyue.live")
-    if hub is not None:
-        hub.stop()
-
-
 @pytest.fixture
 def lead(app, floor):
     client = app.test_client()
