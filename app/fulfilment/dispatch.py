@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from app.fulfilment import clock, events, orders, reserve
+from app.fulfilment.errors import Refusal
 from app.fulfilment.geo import Place, distance
 from app.models import (
     Delivery,
@@ -173,7 +174,7 @@ def node_codes(session: Session) -> dict[int, str]:
 def load_candidates(session: Session, order: Order, sku_ids: set[int], delivery: Delivery,
                     exclude: set[int]) -> tuple[list[Candidate], list[dict[str, Any]]]:
     """Active nodes that may serve this address, with stock and capacity now."""
-    to = Place(order.ship_to.get("province", ""), order.ship_to.get("city", ""), order.ship_lat, order.ship_lon)
+    to = _place(order)
     candidates: dict[int, Candidate] = {}
     skipped: list[dict[str, Any]] = []
     nodes = active_nodes(session)
@@ -182,11 +183,8 @@ def load_candidates(session: Session, order: Order, sku_ids: set[int], delivery:
         if node.id in exclude:
             skipped.append({"node": node.code, "why": "failed_before"})
             continue
-        if delivery == Delivery.same_city:
-            radius = node.same_city_radius_km or 0
-            in_reach = (km <= radius) if basis == "coordinates" else basis == "city"
-            if radius <= 0 or not in_reach:
-                continue
+        if delivery == Delivery.same_city and not _in_reach(node, km, basis):
+            continue
         candidates[node.id] = Candidate(node.id, node.code, km, basis, node.daily_capacity)
     if not candidates:
         return [], skipped
@@ -204,6 +202,38 @@ def load_candidates(session: Session, order: Order, sku_ids: set[int], delivery:
         if node_id in candidates:
             candidates[node_id].stock[sku_id] = (stock_id, units)
     return list(candidates.values()), skipped
+
+
+def _in_reach(node: NodeFacts, km: float, basis: str) -> bool:
+    """Whether a node's riders reach an address this far: within its radius
+    measured exactly, or in its city when either side has no coordinates."""
+    radius = node.same_city_radius_km or 0
+    return radius > 0 and ((km <= radius) if basis == "coordinates" else basis == "city")
+
+
+def check_serviceable(session: Session, order: Order) -> None:
+    """Refuse a same-city order that no active node's riders reach: it could
+    only wait until it is cancelled. Names the nearest node for the platform."""
+    if order.delivery != Delivery.same_city:
+        return
+    to = _place(order)
+    nearest: tuple[float, NodeFacts] | None = None
+    for node in active_nodes(session):
+        km, basis = distance(Place(node.province, node.city, node.lat, node.lon), to)
+        if _in_reach(node, km, basis):
+            return
+        if nearest is None or km < nearest[0]:
+            nearest = (km, node)
+    if nearest is None:
+        raise Refusal("not_serviceable_no_node", details={"nearest": None})
+    km, node = nearest
+    raise Refusal("not_serviceable", node=node.code, km=f"{km:.1f}", radius=f"{node.same_city_radius_km:g}",
+                  details={"nearest": {"node": node.code, "distance_km": round(km, 1),
+                                       "same_city_radius_km": node.same_city_radius_km}})
+
+
+def _place(order: Order) -> Place:
+    return Place(order.ship_to.get("province", ""), order.ship_to.get("city", ""), order.ship_lat, order.ship_lon)
 
 
 # Statements of every dispatch, built once (see intake's).

@@ -22,6 +22,12 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "unsupported_media_type": (415, "Send the body as application/json.", "请求体须为 application/json。"),
     "method_not_allowed": (405, "This address does not take {method}.", "该地址不支持 {method}。"),
     # Order lifecycle
+    "not_serviceable": (422, "No node delivers same-city to this address: the nearest, {node}, is {km} km away "
+                             "and its riders go {radius} km. Send it as express.",
+                        "该地址不在任何节点的同城配送范围内:最近的节点 {node} 距离 {km} 公里,配送半径 {radius} 公里。"
+                        "请改为快递配送。"),
+    "not_serviceable_no_node": (422, "No active node delivers same-city. Send the order as express.",
+                                "当前没有可同城配送的节点,请改为快递配送。"),
     "order_already_shipped": (409, "Every fulfilment of this order has shipped; it can no longer be cancelled.",
                               "该订单的履约单均已出库,无法取消。"),
     "receipt_not_allowed": (409, "Receipt can be confirmed once every fulfilment has shipped; {pending} not yet.",
@@ -209,6 +215,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
 
 # Refusals whose API `code` is a contract code rather than their own name.
 _API_CODE = {
+    "not_serviceable_no_node": "not_serviceable",
     "order_already_shipped": "conflict",
     "receipt_not_allowed": "conflict",
     "order_cancelled": "conflict",

@@ -203,10 +203,17 @@ def take(session: Session, channel: Channel, raw: bytes) -> tuple[Order, dict[in
         raise Refusal("external_id_reused", external_id=request.external_id)
 
     codes = sorted({line.sku for line in request.lines})
-    skus = dict(session.execute(_SKU_IDS, {"codes": codes}).all())
+    found = session.execute(_SKU_IDS, {"codes": codes}).all()
+    skus = {code: sku_id for code, sku_id, _ in found}
     unknown = [code for code in codes if code not in skus]
     if unknown:
         raise Refusal("unknown_sku", skus=", ".join(unknown), details={"skus": unknown})
+    # A presale SKU ordered without its release time would ship at once.
+    presale = {code for code, _, is_presale in found if is_presale}
+    if undated := [(f"lines[{i}].presale_release_at", f"is required: {line.sku} is a presale SKU")
+                   for i, line in enumerate(request.lines)
+                   if line.sku in presale and line.presale_release_at is None]:
+        raise invalid(undated)
 
     now = utcnow()
     to = request.ship_to
@@ -220,6 +227,7 @@ def take(session: Session, channel: Channel, raw: bytes) -> tuple[Order, dict[in
         lines=[OrderLine(line_no=i + 1, sku_id=skus[line.sku], quantity=line.quantity,
                          presale_release_at=line.presale_release_at) for i, line in enumerate(request.lines)],
     )
+    dispatch.check_serviceable(session, order)
     events.record(session, "order.received", order=order,
                   data={"lines": len(order.lines), "delivery": order.delivery.value})
     for part in split(order, now):
@@ -276,7 +284,7 @@ def _ids(session: Session, statement: Insert, objects: list[Any], rows: list[dic
 # running it (SQLAlchemy also keeps a built statement's cache key).
 _TAKEN = select(Order.id, Order.payload_sha256).where(
     Order.channel_id == bindparam("channel_id"), Order.external_id == bindparam("external_id"))
-_SKU_IDS = select(Sku.code, Sku.id).where(Sku.code.in_(bindparam("codes", expanding=True)))
+_SKU_IDS = select(Sku.code, Sku.id, Sku.presale).where(Sku.code.in_(bindparam("codes", expanding=True)))
 _INSERT = {
     Order: insert(Order.__table__).returning(Order.__table__.c.id),
     OrderLine: insert(OrderLine.__table__),
