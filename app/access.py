@@ -143,8 +143,10 @@ LOCK_MINUTES = 15
 def check_login(session: Session, code: str, pin: str) -> User | None:
     """The user if badge and PIN match; None if not. Wrong PINs are counted
     (the session must commit even then): the fifth in a row locks the badge
-    for LOCK_MINUTES, refused with `login_locked` even with the right PIN."""
-    user = session.scalar(select(User).where(User.code == code, User.active.is_(True)))
+    for LOCK_MINUTES, refused with `login_locked` even with the right PIN.
+    The badge's row is locked first, so guesses sent at once are counted one
+    after another instead of each adding one to the same old count."""
+    user = session.scalar(select(User).where(User.code == code, User.active.is_(True)).with_for_update())
     if user is None:
         return None
     now = dt.datetime.now(dt.timezone.utc)
