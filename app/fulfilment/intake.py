@@ -169,7 +169,31 @@ def parse(raw: bytes) -> tuple[OrderRequest, dict[str, Any]]:
         raise invalid(field_errors(e, body)) from None
 
 
-def digest(body: dict[str, Any]) -> str:
+def digest(request: OrderRequest) -> str:
+    """A digest of what the order means, not how it was written: times as
+    instants, 31 and 31.0 alike, key order and fields we ignore left out. The
+    same order sent again by a client that formats it differently (a time in
+    UTC instead of +08:00) is still the same order."""
+    canonical = json.dumps(_meaning(request.model_dump(exclude_none=True)), sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _meaning(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _meaning(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_meaning(v) for v in value]
+    return value
+
+
+def _digest_as_received(body: dict[str, Any]) -> str:
+    """How orders stored before digests of meaning were told apart: a retry
+    of one of them is still recognised."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -194,11 +218,11 @@ def take(session: Session, channel: Channel, raw: bytes) -> tuple[Order, dict[in
     A new order comes back as it was built and stored (`store`), outside the
     session: enough to answer with, not to change further."""
     request, body = parse(raw)
-    sha = digest(body)
+    sha = digest(request)
     # Two columns, not the order: nearly every order is new.
     existing = session.execute(_TAKEN, {"channel_id": channel.id, "external_id": request.external_id}).first()
     if existing is not None:
-        if existing.payload_sha256 == sha:
+        if existing.payload_sha256 in (sha, _digest_as_received(body)):
             return session.get_one(Order, existing.id), None
         raise Refusal("external_id_reused", external_id=request.external_id)
 

@@ -61,6 +61,49 @@ def test_the_same_order_with_keys_reordered_is_still_the_same_order(client, head
     assert r.status_code == 200
 
 
+def test_the_same_order_written_differently_is_still_the_same_order(client, headers, stocked):
+    first = client.post(ORDERS, json=body(), headers=headers)
+    same = body(placed_at="2026-11-24T02:02:00Z", promised_by="2026-11-25T10:00:00.000+00:00")
+    same["ship_to"].update(lat=31.2335, lon=121.5055, line1="  世纪大道100号 ", unknown_field="kept, ignored")
+    before = snapshot(stocked)
+    again = client.post(ORDERS, json=same, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["fulfilments"] == first.get_json()["fulfilments"]
+    assert snapshot(stocked) == before
+
+
+def test_an_order_stored_under_the_digest_of_its_bytes_is_still_recognised(client, headers, stocked):
+    from sqlalchemy import update
+
+    from app.fulfilment.intake import _digest_as_received
+    from app.models import Order
+    assert client.post(ORDERS, json=body(), headers=headers).status_code == 201
+    with stocked.transaction() as s:  # as the releases before digests of meaning stored it
+        s.execute(update(Order).values(payload_sha256=_digest_as_received(body())))
+    assert client.post(ORDERS, json=body(), headers=headers).status_code == 200
+
+
+def test_coordinates_as_whole_numbers_mean_the_same_as_with_a_decimal_point(client, headers, stocked):
+    first = body()
+    first["ship_to"].update(lat=31, lon=121.5)
+    second = body()
+    second["ship_to"].update(lat=31.0, lon=121.50)
+    assert client.post(ORDERS, json=first, headers=headers).status_code == 201
+    assert client.post(ORDERS, json=second, headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize("change", [
+    lambda b: b.update(placed_at="2026-11-24T10:02:01+08:00"),
+    lambda b: b["ship_to"].update(lat=31.2336),
+    lambda b: b["lines"].reverse(),
+], ids=["a second later", "another place", "lines in another order"])
+def test_an_order_that_means_something_else_under_the_same_external_id_is_409(client, headers, stocked, change):
+    client.post(ORDERS, json=body(), headers=headers)
+    changed = body()
+    change(changed)
+    assert error(client.post(ORDERS, json=changed, headers=headers), 409, "conflict")["reason"] == "external_id_reused"
+
+
 def test_the_same_external_id_with_another_body_is_409_conflict(client, headers, stocked, caplog):
     client.post(ORDERS, json=body(), headers=headers)
     changed = body()
