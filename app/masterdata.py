@@ -77,12 +77,14 @@ class StockBody(_Strict):
 
 def validate(model: type[BaseModel], data: Any, strict: bool = True) -> Any:
     """Pydantic's verdict as the contract's invalid_request (field paths)."""
-    if nul := nul_fields(data):
-        raise invalid(nul)
+    nul = nul_fields(data)
     try:
-        return model.model_validate(data, strict=strict)
+        valid = model.model_validate(data, strict=strict)
     except ValidationError as e:
-        raise invalid(field_errors(e, data)) from None
+        raise invalid(nul + field_errors(e, data)) from None
+    if nul:
+        raise invalid(nul)
+    return valid
 
 
 def check_code(code: str, what: str) -> str:

@@ -117,12 +117,16 @@ def field_errors(error: ValidationError, data: Any) -> list[tuple[str, str]]:
     for err in error.errors(include_url=False):
         path: list[Any] = []
         value = data
-        for part in err["loc"]:
+        loc = err["loc"]
+        # A union's member tag ends the location (`lat.float` for a bad `lat`).
+        if len(loc) > 1 and isinstance(loc[-1], str) and err["type"].startswith(loc[-1] + "_"):
+            loc = loc[:-1]
+        for part in loc:
             if isinstance(part, str) and part.startswith(("function-", "constrained-")):
                 continue
             if isinstance(part, int) and isinstance(value, list):
                 value = value[part] if -len(value) <= part < len(value) else None
-            elif isinstance(part, str) and isinstance(value, dict):
+            elif isinstance(part, str) and isinstance(value, dict) and (part in value or err["type"] == "missing"):
                 value = value.get(part)
             else:
                 break
@@ -161,12 +165,15 @@ def parse(raw: bytes) -> tuple[OrderRequest, dict[str, Any]]:
         raise invalid([("$", f"not valid JSON ({e})")]) from None
     except RecursionError:
         raise invalid([("$", "nested too deeply")]) from None
-    if nul := nul_fields(body):
-        raise invalid(nul)
+    # A NUL is one more bad field: the others are still named.
+    nul = nul_fields(body)
     try:
-        return OrderRequest.model_validate_json(raw), body
+        request = OrderRequest.model_validate_json(raw)
     except ValidationError as e:
-        raise invalid(field_errors(e, body)) from None
+        raise invalid(nul + field_errors(e, body)) from None
+    if nul:
+        raise invalid(nul)
+    return request, body
 
 
 def digest(request: OrderRequest) -> str:

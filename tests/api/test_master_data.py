@@ -70,7 +70,10 @@ def test_a_new_node_is_201_and_a_replaced_one_200(client, admin_headers, db):
     ({"same_city_radius_km": -3, "city": ""}, ["city", "same_city_radius_km"]),
     ({"name": None}, ["name"]),
     ({"name": "浦东\u0000仓"}, ["name"]),
-], ids=["kind", "negative capacity", "fractional capacity", "lat", "radius and city", "name", "NUL in name"])
+    ({"lat": {"float": 1}, "lon": [121]}, ["lat", "lon"]),
+    ({"name": "浦东\u0000仓", "daily_capacity": -1}, ["daily_capacity", "name"]),
+], ids=["kind", "negative capacity", "fractional capacity", "lat", "radius and city", "name", "NUL in name",
+        "coordinates as an object and a list", "NUL and a bad capacity"])
 def test_an_invalid_node_is_422_naming_the_fields(client, admin_headers, stocked, caplog, change, fields):
     with refused(stocked, caplog):
         r = client.put(NODE, json=node_body(**change), headers=admin_headers)

@@ -165,6 +165,11 @@ INVALID = {
     "a time past year 9999 in UTC": (lambda b: b.update(placed_at="9999-12-31T23:59:59-12:00"), ["placed_at"]),
     "a time before year 1 in UTC": (lambda b: b["lines"][0].update(presale_release_at="0001-01-01T00:00:00+14:00"),
                                     ["lines[0].presale_release_at"]),
+    "longitude an object": (lambda b: b["ship_to"].update(lon={"float": 1}), ["ship_to.lon"]),
+    "latitude a list": (lambda b: b["ship_to"].update(lat=[31]), ["ship_to.lat"]),
+    "a NUL and other bad fields": (lambda b: [b["customer"].update(name="王\u0000"), b["ship_to"].update(lat="x"),
+                                              b["lines"][0].update(quantity=0)],
+                                   ["customer.name", "ship_to.lat", "lines[0].quantity"]),
     "two problems at once": (lambda b: [b["lines"][2].update(quantity=0), b["ship_to"].pop("city")],
                              ["ship_to.city", "lines[2].quantity"]),
 }
