@@ -8,7 +8,15 @@ headers:
     Content-Type: application/json
     X-Luyue-Seq: <seq>               (receivers deduplicate by it)
     X-Luyue-Event: <type>
+    webhook-id: evt_<seq>            (Standard Webhooks: the same id on every retry)
+    webhook-timestamp: <Unix seconds of this attempt>
+    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">
     X-Luyue-Signature: sha256=<hex HMAC-SHA256 of the raw body, keyed with the webhook's secret>
+
+The Standard Webhooks headers let a receiver reject a replayed delivery
+(its timestamp is old); their key is the secret's bytes, given to receivers
+as `whsec_<base64>` (`signing_secret`). X-Luyue-Signature, over the body
+alone, stays for one release for receivers written against it.
 
 A failure (no answer within the timeout, a connection error, any status but
 2xx, redirects included) is retried with exponential backoff: base * 2^(n-1)
@@ -27,7 +35,9 @@ claimed with a lease (a conditional UPDATE on `lease_owner` /
 `lease_until`), renewed after each event, so two processes never send the
 same webhook's events at once; the cursor only moves under the lease.
 Delivery is at least once: a process that dies between a 2xx and recording
-it leaves the event to be sent again when its lease runs out.
+it leaves the event to be sent again when its lease runs out. The lease is
+short (one attempt's timeout and a margin), so after a crash another
+process resumes within seconds.
 
 A channel registers its own URL, so the server must not become its way into
 the network behind it: a URL whose host is (or resolves to) a loopback,
@@ -38,6 +48,7 @@ elsewhere by then), unless the operator allows such addresses
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -59,6 +70,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from app.db import Database
 from app.fulfilment import clock, events
@@ -96,6 +108,20 @@ def body_of(item: dict[str, Any]) -> bytes:
 
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signing_secret(secret: str) -> str:
+    """The secret as Standard Webhooks libraries take it."""
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
+
+
+def signed_headers(secret: str, item: dict[str, Any], body: bytes, now: dt.datetime) -> dict[str, str]:
+    """Every header of one attempt to deliver `item` (see the module's docstring)."""
+    msg_id = f"evt_{item['seq']}"
+    return {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": StandardWebhook(secret.encode()).sign(msg_id, now, body.decode()),
+            "X-Luyue-Signature": sign(secret, body), "X-Luyue-Seq": str(item["seq"]),
+            "X-Luyue-Event": item["type"]}
 
 
 # --- registration -----------------------------------------------------------------------
@@ -236,6 +262,7 @@ def document(session: Session, w: Webhook, with_secret: bool = False) -> dict[st
     }
     if with_secret:
         doc["secret"] = w.secret
+        doc["signing_secret"] = signing_secret(w.secret)
     return doc
 
 
@@ -310,6 +337,8 @@ def backoff(failures: int, base: float, cap: float) -> float:
 # Rounds of looking for due webhooks are at least this far apart (seconds);
 # an event waits at most this much longer to be sent.
 ROUND_GAP_SECONDS = 0.1
+# How long a lease outlasts one attempt's timeout (see Sender.lease).
+LEASE_MARGIN_SECONDS = 2.0
 
 
 class Sender:
@@ -324,7 +353,9 @@ class Sender:
         self.allow_private = allow_private
         self.timeout, self.backoff_base, self.backoff_cap, self.poll = timeout, backoff_base, backoff_cap, poll
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease = dt.timedelta(seconds=max(30.0, timeout * 3))
+        # One attempt's timeout and a margin to record it: renewed after each
+        # event, so only a dead process's lease runs out.
+        self.lease = dt.timedelta(seconds=timeout + LEASE_MARGIN_SECONDS)
         self._slots = threading.BoundedSemaphore(max(1, senders))
         self._busy: set[int] = set()
         self._lock = threading.Lock()
@@ -431,8 +462,8 @@ class Sender:
                     return
                 item = items[0]
                 body = body_of(item)
-                answer = post(url, body, {"X-Luyue-Signature": sign(secret, body), "X-Luyue-Seq": str(item["seq"]),
-                                          "X-Luyue-Event": item["type"]}, self.timeout, self.allow_private)
+                answer = post(url, body, signed_headers(secret, item, body, utcnow()), self.timeout,
+                              self.allow_private)
                 if not self._record(webhook_id, item, cursor, failures, answer):
                     return
         except Exception:

@@ -4,6 +4,7 @@ signed, after retries; a hanging receiver slows no request; two senders
 (as two server processes would) never send the same event twice."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -157,6 +158,49 @@ def test_two_senders_as_two_processes_never_send_an_event_twice(floor, client, h
     wait_for(lambda: len(receiver.accepted()) >= len(expected))
     time.sleep(0.1)
     assert [json.loads(b)["seq"] for _h, b in receiver.accepted()] == [e["seq"] for e in expected]
+
+
+def test_every_delivery_is_signed_to_the_standard_webhooks_spec_and_a_replay_is_rejected(
+        floor, client, headers, receivers, senders):
+    from standardwebhooks.webhooks import Webhook as StandardWebhook, WebhookVerificationError
+    receiver = Receiver()
+    receivers.append(receiver)
+    signing_secret = register(client, headers, receiver.url)["signing_secret"]
+    assert signing_secret.startswith("whsec_")
+    sender(floor, senders)
+    make_orders(client, headers, "W-SW")
+    expected = feed(client, headers)
+    wait_for(lambda: len(receiver.accepted()) >= len(expected))
+    verifier = StandardWebhook(signing_secret)
+    accepted = [({k.lower(): v for k, v in h.items()}, body) for h, body in receiver.accepted()]
+    for (h, body), event in zip(accepted, expected):
+        assert verifier.verify(body, h) == event
+        assert h["webhook-id"] == f"evt_{event['seq']}"
+    h, body = accepted[0]
+    # The timestamp is signed: a replay stamped anew fails, and one kept as it was is too old after 5 minutes.
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify(body, {**h, "webhook-timestamp": str(int(time.time()) + 1)})
+    old = str(int(h["webhook-timestamp"]) - 301)
+    replay = {**h, "webhook-timestamp": old,
+              "webhook-signature": verifier.sign(h["webhook-id"], dt.datetime.fromtimestamp(int(old), dt.timezone.utc),
+                                                 body.decode())}
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        verifier.verify(body, replay)
+
+
+def test_after_a_sender_dies_holding_its_lease_another_resumes_within_seconds(floor, client, headers, receivers,
+                                                                             senders):
+    receiver = Receiver()
+    receivers.append(receiver)
+    register(client, headers, receiver.url)
+    make_orders(client, headers, "W-DEAD")
+    dead = webhooks.Sender(floor, timeout=1.0, owner="process-that-died")
+    [webhook_id] = dead.due()
+    assert dead._claim(webhook_id)  # claimed, then the process was killed: never released
+    started = time.monotonic()
+    sender(floor, senders, timeout=1.0, owner="process-alive")
+    wait_for(lambda: len(receiver.accepted()) >= len(feed(client, headers)), timeout=30)
+    assert time.monotonic() - started < 1.0 + webhooks.LEASE_MARGIN_SECONDS + 2
 
 
 def test_registering_checks_the_url_and_secret_and_starts_from_now(floor, client, headers, receivers, senders):
