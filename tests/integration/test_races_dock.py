@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from app import access
-from app.fulfilment import cancel, deliver, intake, orders, pack, reserve, returns, ride, ship
+from app.fulfilment import cancel, deliver, intake, orders, pack, reserve, returns, ride, ship, tracking
 from app.models import (
     Barcode,
     Event,
@@ -33,6 +33,7 @@ from app.models import (
     ReservationState,
     Role,
     Sku,
+    TrackingStatus,
     User,
     utcnow,
 )
@@ -252,6 +253,30 @@ def test_a_cancel_that_leaves_shipped_fulfilments_says_partially_cancelled_not_c
     check_invariants(floor)
 
 
+def test_a_couriers_delivery_report_and_the_customers_receipt_at_once_end_completed(floor):
+    with floor.transaction() as s:
+        handover = ship.open_handover(s, node(s, "SH-PD"), "ly-express", user(s, "D001")).ref
+    for n in range(ROUNDS):
+        ext = f"DR-{n}"
+        tracking_number = packed(floor, ext)
+        with floor.transaction() as s:
+            ship.scan(s, user(s, "D001"), f"out-{ext}", node(s, "SH-PD"), handover, tracking_number)
+        reported, received = race(
+            floor,
+            lambda s: tracking.report(s, tracking.find_for_carrier(s, "ly-express", tracking_number),
+                                      TrackingStatus.delivered, utcnow()).result,
+            lambda s: deliver.confirm_receipt(s, order_of(s, ext)))
+        assert (reported, key(received)) == ("applied", "True")
+        with floor.reading() as s:
+            order = order_of(s, ext)
+            f = order.fulfilments[0]
+            # Receipt first: the delivery keeps its time, the status stays completed.
+            assert (order.status, f.status) == (OrderStatus.completed, FulfilmentStatus.completed)
+            assert f.delivered_at is not None and f.completed_at is not None
+        check_record(floor, ext)
+    check_invariants(floor)
+
+
 # --- the same scan from two handhelds, or sent twice ---------------------------------------
 
 def test_two_dock_handhelds_scanning_one_parcel_ship_it_once(floor):
@@ -320,6 +345,30 @@ def test_two_dock_handhelds_closing_one_handover_close_it_once(floor):
         assert (first, second) == ("closed", "closed")
         closed = [d for d in events_of_type(floor, "handover.closed") if d["handover"] == handover]
         assert len(closed) == 1, closed
+    check_invariants(floor)
+
+
+def test_a_scan_onto_a_handover_and_its_close_at_once_agree_on_what_left(floor):
+    for n in range(ROUNDS):
+        ext = f"SC-{n}"
+        tracking_number = packed(floor, ext)
+        with floor.transaction() as s:
+            handover = ship.open_handover(s, node(s, "SH-PD"), "ly-express", user(s, "D001")).ref
+        scanned, closed = race(
+            floor,
+            lambda s: ship.scan(s, user(s, "D001"), f"sc-{ext}", node(s, "SH-PD"), handover, tracking_number),
+            lambda s: ship.close_handover(s, ship.handover_at(s, node(s, "SH-PD"), handover),
+                                          user(s, "D002")).status.value)
+        assert (key(scanned), closed) in {("shipped", "closed"), ("ship_handover_closed", "closed")}
+        [event] = [d for d in events_of_type(floor, "handover.closed") if d["handover"] == handover]
+        with floor.reading() as s:
+            on_it = len(ship.handover_at(s, node(s, "SH-PD"), handover).parcels)
+        # The manifest's count is what is on the handover.
+        assert event["parcels"] == on_it == (1 if key(scanned) == "shipped" else 0)
+        if on_it == 0:
+            with floor.transaction() as s:
+                assert cancel.cancel(s, order_of(s, ext))
+        check_record(floor, ext)
     check_invariants(floor)
 
 
