@@ -28,6 +28,19 @@ def lock(session: Session, order: Order) -> None:
     session.expire(order, ["fulfilments"])
 
 
+def lock_many(session: Session, order_ids) -> None:
+    """`lock` for several orders at once, by id: two transactions that each
+    touch several orders (a carrier's batch) never wait on each other in a
+    circle."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return
+    session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id).with_for_update(key_share=True)
+                    .execution_options(populate_existing=True)).all()
+    session.scalars(select(Fulfilment).where(Fulfilment.order_id.in_(ids)).order_by(Fulfilment.order_id, Fulfilment.id)
+                    .with_for_update(key_share=True).execution_options(populate_existing=True)).all()
+
+
 def lock_fulfilment(session: Session, f: Fulfilment) -> Fulfilment:
     """`lock` for the order of `f`, then the parcels of `f`, all read afresh:
     what a packer, the dock, a rider, a courier's report or a return changes

@@ -85,13 +85,19 @@ def _lock_handover(session: Session, handover: Handover) -> Handover:
     return handover
 
 
-def scan_parcel(session: Session, handover: Handover, code: str, user: User) -> Parcel:
-    """Ship one scanned parcel on `handover`; refusals leave everything as it was."""
-    parcel = find_parcel(session, code)
+def _locked(session: Session, handover: Handover, code: str) -> Parcel | None:
+    """The parcel `code` names (None: no such parcel) and the handover, both
+    locked in the lock order and read afresh."""
+    parcel = find_parcel(session, code) if read_scan(code).text else None
     if parcel is not None:
         lock_parcel(session, parcel)
     _lock_handover(session, handover)
-    return _load(session, handover, parcel, code, user)
+    return parcel
+
+
+def scan_parcel(session: Session, handover: Handover, code: str, user: User) -> Parcel:
+    """Ship one scanned parcel on `handover`; refusals leave everything as it was."""
+    return _load(session, handover, _locked(session, handover, code), code, user)
 
 
 def _load(session: Session, handover: Handover, parcel: Parcel | None, code: str, user: User) -> Parcel:
@@ -204,15 +210,11 @@ def scan(session: Session, user: User, scan_id: str, node: Node, ref: str, code:
     parcel_received_back, ship_not_packed, ship_other_carrier,
     scan_unreadable."""
     handover = handover_at(session, node, ref)
-    readable = bool(read_scan(code).text)
-    parcel = find_parcel(session, code) if readable else None
-    if parcel is not None:
-        lock_parcel(session, parcel)
-    _lock_handover(session, handover)
+    parcel = _locked(session, handover, code)
     # After the locks: a retry that waited behind its original finds it counted.
     if session.scalar(select(ScanRecord.id).where(ScanRecord.scan_id == scan_id)) is not None:
         return Shipped("repeat")
-    if not readable:
+    if not read_scan(code).text:
         raise Refusal("scan_unreadable")
     try:
         parcel = _load(session, handover, parcel, code, user)

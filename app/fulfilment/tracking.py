@@ -235,6 +235,16 @@ def parse_batch(raw: bytes) -> CarrierBatch:
         raise invalid(field_errors(e, body)) from None
 
 
+def take_all(session: Session, carrier: str, items: list[CarrierUpdate]) -> list[dict[str, Any]]:
+    """A batch, each item answered in order (`take`). The orders it names are
+    locked first, by id: two batches naming the same orders never deadlock."""
+    numbers = {item.tracking_number.strip().upper() for item in items}
+    orders.lock_many(session, session.scalars(
+        select(Fulfilment.order_id).join(Parcel, Parcel.fulfilment_id == Fulfilment.id)
+        .where(Parcel.tracking_number.in_(numbers), Parcel.carrier == carrier)).all())
+    return [take(session, carrier, item) for item in items]
+
+
 def take(session: Session, carrier: str, item: CarrierUpdate) -> dict[str, Any]:
     """One item of a batch: its result, and the contract's error for a refused one."""
     answer: dict[str, Any] = {"tracking_number": item.tracking_number, "status": item.status,

@@ -277,6 +277,32 @@ def test_a_couriers_delivery_report_and_the_customers_receipt_at_once_end_comple
     check_invariants(floor)
 
 
+def test_two_carrier_batches_naming_the_same_parcels_in_opposite_order_are_both_taken(floor):
+    with floor.transaction() as s:
+        handover = ship.open_handover(s, node(s, "SH-PD"), "ly-express", user(s, "D001")).ref
+    for n in range(ROUNDS):
+        numbers = []
+        for part in ("a", "b"):
+            numbers.append(packed(floor, f"CB-{n}{part}"))
+            with floor.transaction() as s:
+                ship.scan(s, user(s, "D001"), f"out-{n}{part}", node(s, "SH-PD"), handover, numbers[-1])
+        at = utcnow()
+
+        def batch(status, order):
+            return tracking.CarrierBatch.model_validate({"events": [
+                {"tracking_number": numbers[i], "status": status, "at": at} for i in order]}).events
+        first, second = race(
+            floor,
+            lambda s: [r["result"] for r in tracking.take_all(s, "ly-express", batch("in_transit", (0, 1)))],
+            lambda s: [r["result"] for r in tracking.take_all(s, "ly-express", batch("delivered", (1, 0)))])
+        assert (first, second) == (["applied", "applied"], ["applied", "applied"]) or \
+            (first, second) == (["recorded", "recorded"], ["applied", "applied"])
+        for part in ("a", "b"):
+            with floor.reading() as s:
+                assert order_of(s, f"CB-{n}{part}").status == OrderStatus.delivered
+    check_invariants(floor)
+
+
 # --- the same scan from two handhelds, or sent twice ---------------------------------------
 
 def test_two_dock_handhelds_scanning_one_parcel_ship_it_once(floor):
