@@ -42,18 +42,25 @@ def complete_due(session: Session, after: dt.timedelta, now: dt.datetime | None 
     as if the customer had confirmed (the scheduler's job; the setting is
     LUYUE_AUTO_COMPLETE_DAYS). Returns how many completed."""
     now = now or utcnow()
+    # Candidates without a lock; each is locked with its order (the lock
+    # order) and checked again: a receipt or a second scheduler may be first.
     due = session.scalars(
         select(Fulfilment).where(Fulfilment.status == FulfilmentStatus.delivered,
                                  Fulfilment.delivered_at <= now - after)
-        .order_by(Fulfilment.delivered_at, Fulfilment.id).with_for_update(skip_locked=True)).all()
+        .order_by(Fulfilment.delivered_at, Fulfilment.id)).all()
+    done = 0
     for f in due:
+        order = f.order
+        orders.lock(session, order)
+        if f.status != FulfilmentStatus.delivered:
+            continue
         f.status, f.completed_at, f.updated_at = FulfilmentStatus.completed, now, now
         events.record(session, "fulfilment.completed", fulfilment=f,
-                      data={"fulfilment_seconds": int((now - f.order.placed_at).total_seconds()),
+                      data={"fulfilment_seconds": int((now - order.placed_at).total_seconds()),
                             "auto": True, "days_after_delivery": after.total_seconds() / 86400})
-        order = f.order
         before = order.status
         orders.refresh(order)
         if order.status == OrderStatus.completed and before != OrderStatus.completed:
             events.record(session, "order.completed", order=order, data={"auto": True})
-    return len(due)
+        done += 1
+    return done

@@ -13,8 +13,9 @@ age (since it entered that status: its latest `fulfilment.awaiting_stock`
 event, else its creation) is cancelled with cancel's semantics for that one
 fulfilment: whatever it holds is released, the event names the reason, and
 the order's status follows (cancelled when nothing else of it lives, with an
-`order.cancelled` event). A held fulfilment is left alone: someone decided
-to wait for it.
+`order.cancelled` event, else `order.partially_cancelled`: cancel's rule,
+`cancel.stop`). A held fulfilment is left alone: someone decided to wait
+for it.
 """
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ import datetime as dt
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from app.fulfilment import events, orders, reserve
+from app.fulfilment import cancel, events, orders
 from app.fulfilment.errors import Refusal
-from app.models import Event, Fulfilment, FulfilmentHold, FulfilmentStatus, OrderStatus, utcnow
+from app.models import Event, Fulfilment, FulfilmentHold, FulfilmentStatus, utcnow
 
 AUTO_CANCEL_REASON = "awaiting_stock_timeout"
 
@@ -63,7 +64,9 @@ def is_held(session: Session, f: Fulfilment) -> bool:
 def place_hold(session: Session, f: Fulfilment, reason: str, by: str,
                until: dt.datetime | None = None) -> FulfilmentHold:
     """Hold `f` for `reason`, placed by `by` (a badge code, channel or
-    "system"), until `until` or until released."""
+    "system"), until `until` or until released. Under the order's lock, so
+    a hold never lands on a fulfilment that shipped meanwhile."""
+    orders.lock(session, f.order)
     if f.status not in orders.NOT_YET_SHIPPED:
         raise Refusal("hold_not_allowed", fulfilment=f.ref, status=f.status.value)
     reason = (reason or "").strip()
@@ -85,6 +88,7 @@ def place_hold(session: Session, f: Fulfilment, reason: str, by: str,
 def release_hold(session: Session, f: Fulfilment, by: str, hold_id: int | None = None) -> int:
     """Release one hold (`hold_id`) or all active holds of `f`. Returns how
     many were released; releasing what is not held is refused."""
+    orders.lock(session, f.order)
     holds = active_holds(session, f)
     if hold_id is not None:
         holds = [h for h in holds if h.id == hold_id]
@@ -125,36 +129,34 @@ def waiting_since():
 
 def stale_awaiting_stock(session: Session, max_age: dt.timedelta, now: dt.datetime | None = None
                          ) -> list[Fulfilment]:
+    """Candidates, read without a lock: `cancel_fulfilment` locks each one's
+    order first (the lock order) and checks it again."""
     now = now or utcnow()
     return list(session.scalars(
         select(Fulfilment).where(Fulfilment.status == FulfilmentStatus.awaiting_stock,
                                  waiting_since() <= now - max_age, not_held(now=now))
-        .order_by(Fulfilment.id).with_for_update(skip_locked=True)))
+        .order_by(Fulfilment.id)))
 
 
-def cancel_fulfilment(session: Session, f: Fulfilment, reason: str, data: dict | None = None) -> None:
-    """Cancel one unshipped fulfilment (not the whole order): release what it
-    holds, record why; the order is cancelled if nothing else of it lives."""
-    if f.status not in orders.NOT_YET_SHIPPED:
-        return
-    now = utcnow()
-    reserve.release(session, f)
-    f.status, f.cancelled_at, f.updated_at = FulfilmentStatus.cancelled, now, now
-    events.record(session, "fulfilment.cancelled", fulfilment=f,
-                  data={"reason": reason, "intercept": False, **(data or {})})
-    order = f.order
-    before = order.status
-    orders.refresh(order)
-    if order.status == OrderStatus.cancelled and before != OrderStatus.cancelled:
-        events.record(session, "order.cancelled", order=order,
-                      data={"reason": reason, "cancelled": [f.ref], "shipped": []})
+def cancel_fulfilment(session: Session, f: Fulfilment, reason: str, data: dict | None = None,
+                      only_if: FulfilmentStatus | None = None) -> bool:
+    """Cancel one unshipped fulfilment (not the whole order) with cancel's
+    rule (`cancel.stop`): release what it holds, record why; the order is
+    cancelled if nothing else of it lives, else partially cancelled. Returns
+    False, changing nothing, if it can no longer be stopped, is no longer
+    `only_if`, or is held (re-read under the order's lock)."""
+    orders.lock(session, f.order)
+    if not cancel.stoppable(f) or (only_if is not None and f.status != only_if) or is_held(session, f):
+        return False
+    cancel.stop(session, f.order, [f], reason, data)
+    return True
 
 
 def cancel_stale(session: Session, max_age: dt.timedelta, now: dt.datetime | None = None) -> int:
-    """The scheduler's job: cancel fulfilments awaiting stock past `max_age`."""
+    """The scheduler's job: cancel fulfilments awaiting stock past `max_age`.
+    Two servers running it at once: the second waits for each order's lock
+    and finds that fulfilment cancelled already."""
     now = now or utcnow()
-    stale = stale_awaiting_stock(session, max_age, now)
-    for f in stale:
-        cancel_fulfilment(session, f, AUTO_CANCEL_REASON,
-                          data={"limit_hours": round(max_age.total_seconds() / 3600, 2)})
-    return len(stale)
+    data = {"limit_hours": round(max_age.total_seconds() / 3600, 2)}
+    return sum(cancel_fulfilment(session, f, AUTO_CANCEL_REASON, data, only_if=FulfilmentStatus.awaiting_stock)
+               for f in stale_awaiting_stock(session, max_age, now))

@@ -1,10 +1,13 @@
-"""An order's status follows from its fulfilments'."""
+"""An order's status follows from its fulfilments'; and the lock order every
+state change takes (docs/transitions.md): the order, its fulfilments by id,
+then the parcels of the fulfilment being changed by id. Handovers, delivery
+rows, reservations and stock rows come after."""
 from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Fulfilment, FulfilmentStatus as F, Order, OrderStatus, utcnow
+from app.models import Fulfilment, FulfilmentStatus as F, Order, OrderStatus, Parcel, utcnow
 
 SHIPPED_OR_LATER = {F.shipped, F.delivered, F.completed}
 NOT_YET_SHIPPED = {F.awaiting_stock, F.awaiting_release, F.reserved, F.picking, F.picked, F.packed}
@@ -13,12 +16,41 @@ NOT_YET_SHIPPED = {F.awaiting_stock, F.awaiting_release, F.reserved, F.picking, 
 def lock(session: Session, order: Order) -> None:
     """Hold the order and its fulfilments until commit, read afresh: a second
     cancel or receipt of the same order waits here, then sees what the first
-    did. (On SQLite the write transaction already runs alone.)"""
-    session.scalars(select(Order).where(Order.id == order.id).with_for_update()
+    did. (On SQLite the write transaction already runs alone.)
+
+    FOR NO KEY UPDATE (`key_share`): it queues every other guarded change,
+    but not the foreign-key checks of rows inserted elsewhere (an event, a
+    hold), which would otherwise wait here while holding their own locks."""
+    session.scalars(select(Order).where(Order.id == order.id).with_for_update(key_share=True)
                     .execution_options(populate_existing=True)).all()
     session.scalars(select(Fulfilment).where(Fulfilment.order_id == order.id).order_by(Fulfilment.id)
-                    .with_for_update().execution_options(populate_existing=True)).all()
+                    .with_for_update(key_share=True).execution_options(populate_existing=True)).all()
     session.expire(order, ["fulfilments"])
+
+
+def lock_many(session: Session, order_ids) -> None:
+    """`lock` for several orders at once, by id: two transactions that each
+    touch several orders (a carrier's batch) never wait on each other in a
+    circle."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return
+    session.scalars(select(Order).where(Order.id.in_(ids)).order_by(Order.id).with_for_update(key_share=True)
+                    .execution_options(populate_existing=True)).all()
+    session.scalars(select(Fulfilment).where(Fulfilment.order_id.in_(ids)).order_by(Fulfilment.order_id, Fulfilment.id)
+                    .with_for_update(key_share=True).execution_options(populate_existing=True)).all()
+
+
+def lock_fulfilment(session: Session, f: Fulfilment) -> Fulfilment:
+    """`lock` for the order of `f`, then the parcels of `f`, all read afresh:
+    what a packer, the dock, a rider, a courier's report or a return changes
+    is guarded like a cancel, and whoever waited here sees what the first did."""
+    order_id = session.scalar(select(Fulfilment.order_id).where(Fulfilment.id == f.id))
+    lock(session, session.get(Order, order_id))
+    session.scalars(select(Parcel).where(Parcel.fulfilment_id == f.id).order_by(Parcel.id)
+                    .with_for_update(key_share=True).execution_options(populate_existing=True)).all()
+    session.expire(f, ["parcels"])
+    return f
 
 
 def live_fulfilments(order: Order):

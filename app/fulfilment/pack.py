@@ -162,14 +162,15 @@ class Packed:
 
 
 def fulfilment_at(session: Session, node: Node, ref: str, lock: bool = False) -> Fulfilment:
-    """A fulfilment of this node by its ref; locked for the scan's
-    transaction when `lock` (two packers at one order never both add)."""
-    query = select(Fulfilment).where(Fulfilment.ref == ref, Fulfilment.node_id == node.id)
-    if lock:
-        query = query.with_for_update()
-    f = session.scalar(query)
+    """A fulfilment of this node by its ref; when `lock`, locked for the
+    scan's transaction in the lock order (its order, the order's
+    fulfilments, its parcels) and read afresh: two packers at one order never
+    both add, and a cancel is either seen here or sees the packing."""
+    f = session.scalar(select(Fulfilment).where(Fulfilment.ref == ref, Fulfilment.node_id == node.id))
     if f is None:
         raise Refusal("pack_not_found", code=ref)
+    if lock:
+        orders.lock_fulfilment(session, f)
     return f
 
 
@@ -189,8 +190,6 @@ def waiting(session: Session, node: Node) -> int:
 
 def _record(session: Session, user: User, scan_id: str, action: str, code: str | None,
             quantity: int | None = None) -> None:
-    # The unique key on scan_id makes a concurrent retry of the same scan fail
-    # here (the transaction runs again and finds it already counted).
     session.add(ScanRecord(scan_id=scan_id, user_id=user.id, work="pack", action=action, code=code,
                            quantity=quantity))
     session.flush()
@@ -204,9 +203,10 @@ def scan(session: Session, user: User, scan_id: str, node: Node, ref: str, code:
     """One unit scanned at the bench into the open parcel of fulfilment `ref`.
     Refusals: pack_not_found, pack_intercepted, pack_already_packed,
     pack_not_picked, pack_unknown_product, pack_wrong_product, pack_extra_item."""
+    f = fulfilment_at(session, node, ref, lock=True)
+    # After the lock: a retry that waited behind its original finds it counted.
     if _seen(session, scan_id) is not None:
         return Packed("repeat")
-    f = fulfilment_at(session, node, ref, lock=True)
     if not read_scan(code).text:
         raise Refusal("scan_unreadable")
     item = scan_item(session, f, code)
@@ -220,11 +220,11 @@ def close(session: Session, user: User, scan_id: str, node: Node, ref: str, weig
     """Weigh and label the open parcel of `ref` (see `close_parcel`). A
     repeated close answers with the parcel it closed the first time.
     Refusals: pack_empty_parcel, pack_weight_needed, and those of `scan`."""
+    f = fulfilment_at(session, node, ref, lock=True)
     seen = _seen(session, scan_id)
     if seen is not None:
         parcel = session.scalar(select(Parcel).where(Parcel.tracking_number == seen.code)) if seen.code else None
         return Packed("repeat", parcel_id=parcel.id if parcel is not None else None)
-    f = fulfilment_at(session, node, ref, lock=True)
     parcel = close_parcel(session, f, weight_g, user, gs1_company_prefix)
     _record(session, user, scan_id, "close", parcel.tracking_number, weight_g)
     return Packed("closed", parcel_id=parcel.id)

@@ -56,7 +56,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from app.barcodes import read_scan
-from app.fulfilment import clock, dispatch, events, pick, tracking
+from app.fulfilment import clock, dispatch, events, orders, pick, tracking
 from app.fulfilment.errors import Refusal
 from app.fulfilment.ship import find_parcel
 from app.models import (
@@ -223,16 +223,17 @@ def _put_back(session: Session, node: Node, location: Location, units: dict[int,
 def receive(session: Session, user: User, scan_id: str, node: Node, code: str, bin_code: str) -> Received:
     """The parcel labelled `code` is back: its units go into bin `bin_code`
     (see the module rules). Refusals: those of `parcel_at` and `bin_at`."""
+    # Two handhelds confirming one parcel: the second waits here (PostgreSQL)
+    # behind the lock order (orders.lock_fulfilment) and then finds it counted
+    # (the same scan id) or received (SQLite runs write transactions one at a time).
+    found = find_parcel(session, code) if read_scan(code).text else None
+    if found is not None:
+        orders.lock_fulfilment(session, found.fulfilment)
     seen = session.scalar(select(ScanRecord).where(ScanRecord.scan_id == scan_id))
     if seen is not None:
         again = session.scalar(select(Parcel.id).where(Parcel.tracking_number == seen.code)) if seen.code else None
         return Received("repeat", parcel_id=again)
-    found = parcel_at(session, node, code)
-    # Two handhelds confirming one parcel: the second waits here (PostgreSQL)
-    # and then finds it received (SQLite runs write transactions one at a time).
-    parcel = session.scalar(select(Parcel).where(Parcel.id == found.id).with_for_update()
-                            .execution_options(populate_existing=True))
-    check(parcel, node)
+    parcel = parcel_at(session, node, code)
     location = bin_at(session, node, bin_code)
     units = {i.sku_id: i.quantity for i in parcel.items}
     f = parcel.fulfilment

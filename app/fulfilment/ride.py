@@ -12,7 +12,10 @@ Drop list: the rider's parcels not yet delivered, nearest to the node first
 
 Every rider action carries the handheld's scan id (`ScanRecord`, work
 "ride"): a retry over flaky mobile data is answered as the first time and
-never counts a wrong code twice.
+never counts a wrong code twice. Each action locks the parcel first, in the
+lock order (ship.lock_parcel), and looks the scan id up after: a retry that
+raced its original waits, then answers as it did; a cancel and a pickup of
+one parcel never both succeed.
 
 Proof: the 4-digit code the customer received (`tracking.delivery_code`, in
 the order document for the sales platform to pass on), or a photo. A wrong
@@ -92,6 +95,15 @@ def _record(session: Session, rider: User, scan_id: str | None, action: str, par
                                code=parcel.tracking_number, at=utcnow()))
 
 
+def _locked_seen(session: Session, parcel_id: int, scan_id: str | None) -> ScanRecord | None:
+    """Lock the parcel (ship.lock_parcel), then look the scan id up: a retry
+    that waited behind its original answers as the original did."""
+    parcel = session.get(Parcel, parcel_id)
+    if parcel is not None:
+        ship.lock_parcel(session, parcel)
+    return _seen(session, scan_id)
+
+
 def _recorded_parcel(session: Session, record: ScanRecord) -> Parcel:
     return session.scalar(select(Parcel).where(Parcel.tracking_number == record.code))
 
@@ -99,6 +111,10 @@ def _recorded_parcel(session: Session, record: ScanRecord) -> Parcel:
 def pickup(session: Session, rider: User, code: str, scan_id: str | None = None) -> tuple[Parcel, bool]:
     """The rider scanned `code` at the dock. Returns (parcel, new) where new is
     False for a parcel this rider already carries (or a repeated scan id)."""
+    found = ship.find_parcel(session, code) if code.strip() else None
+    if found is not None:
+        ship.lock_parcel(session, found)
+    # After the lock: a retry that waited behind its original finds it counted.
     seen = _seen(session, scan_id)
     if seen is not None:
         return _recorded_parcel(session, seen), False
@@ -172,7 +188,7 @@ def try_code(session: Session, rider: User, parcel_id: int, typed: str, key: str
     """Deliver with the customer's code. A wrong code is counted here and NOT
     refused here: the caller commits the count, then refuses with
     `delivery_code_wrong` (or `delivery_code_locked` once none are left)."""
-    seen = _seen(session, scan_id)
+    seen = _locked_seen(session, parcel_id, scan_id)
     if seen is not None:
         delivery = session.get(ParcelDelivery, parcel_id)
         left = MAX_CODE_FAILURES - (delivery.code_failures if delivery else 0)
@@ -199,7 +215,7 @@ def deliver_with_photo(session: Session, rider: User, parcel_id: int, photo_path
                        scan_id: str | None = None) -> Parcel:
     """Deliver with a photo already stored at `photo_path` (relative to the
     instance folder); allowed whether or not the code is locked."""
-    seen = _seen(session, scan_id)
+    seen = _locked_seen(session, parcel_id, scan_id)
     if seen is not None:
         return _recorded_parcel(session, seen)
     drop = on_list(session, rider, parcel_id)
@@ -211,7 +227,7 @@ def deliver_with_photo(session: Session, rider: User, parcel_id: int, photo_path
 
 def failed_attempt(session: Session, rider: User, parcel_id: int, note: str, scan_id: str | None = None) -> Parcel:
     """Nobody there: the parcel stays on the list, the channel hears of it."""
-    seen = _seen(session, scan_id)
+    seen = _locked_seen(session, parcel_id, scan_id)
     if seen is not None:
         return _recorded_parcel(session, seen)
     drop = on_list(session, rider, parcel_id)
@@ -238,6 +254,7 @@ def unlock_code(session: Session, lead: User, parcel: Parcel) -> None:
 
 def confirm_by_lead(session: Session, lead: User, parcel: Parcel, note: str | None = None) -> None:
     """A lead confirms the delivery by hand (e.g. spoke to the customer)."""
+    ship.lock_parcel(session, parcel)
     delivery = tracking.delivery_of(session, parcel)
     if parcel.status == ParcelStatus.delivered:
         raise Refusal("ride_delivered", tracking=parcel.tracking_number)

@@ -4,6 +4,9 @@ Each accepted scan ships the parcel; the fulfilment's last parcel ships the
 fulfilment, which consumes its reservations and lowers on-hand stock in the
 bins it was picked from, all in one transaction. A parcel of a cancelled
 order is intercepted (拦截) here: refused, with the alarm, so it stays.
+Each scan locks the parcel's order, fulfilments and parcels, then the
+handover (docs/transitions.md), and checks them as they are then: a cancel
+and a scan of one parcel never both succeed.
 
 The dock screens call `scan`, which records the handheld's scan id
 (`ScanRecord`, work "ship"): the same scan sent twice counts once, and the
@@ -66,11 +69,41 @@ def find_parcel(session: Session, code: str) -> Parcel | None:
     return session.scalar(select(Parcel).where(Parcel.tracking_number == scan.text.upper()))
 
 
+def lock_parcel(session: Session, parcel: Parcel) -> Parcel:
+    """Hold the parcel in the lock order (its order, the order's fulfilments,
+    the fulfilment's parcels), read afresh: a cancel, a second dock handheld
+    or a rider at the same parcel waits here and then sees what was done."""
+    orders.lock_fulfilment(session, parcel.fulfilment)
+    return parcel
+
+
+def _lock_handover(session: Session, handover: Handover) -> Handover:
+    """After the parcels (the lock order): a close of the handover and a scan
+    onto it queue here."""
+    session.scalars(select(Handover).where(Handover.id == handover.id).with_for_update(key_share=True)
+                    .execution_options(populate_existing=True)).all()
+    return handover
+
+
+def _locked(session: Session, handover: Handover, code: str) -> Parcel | None:
+    """The parcel `code` names (None: no such parcel) and the handover, both
+    locked in the lock order and read afresh."""
+    parcel = find_parcel(session, code) if read_scan(code).text else None
+    if parcel is not None:
+        lock_parcel(session, parcel)
+    _lock_handover(session, handover)
+    return parcel
+
+
 def scan_parcel(session: Session, handover: Handover, code: str, user: User) -> Parcel:
     """Ship one scanned parcel on `handover`; refusals leave everything as it was."""
+    return _load(session, handover, _locked(session, handover, code), code, user)
+
+
+def _load(session: Session, handover: Handover, parcel: Parcel | None, code: str, user: User) -> Parcel:
+    """The parcel and the handover are locked: check, then ship."""
     if handover.status != HandoverStatus.open:
         raise Refusal("ship_handover_closed", handover=handover.ref)
-    parcel = find_parcel(session, code)
     if parcel is None:
         raise Refusal("ship_unknown_parcel", code=code)
     f = parcel.fulfilment
@@ -107,6 +140,9 @@ def _ship_fulfilment(session: Session, f: Fulfilment, now) -> None:
 
 
 def close_handover(session: Session, handover: Handover, user: User) -> Handover:
+    """Closing twice (two handhelds at once) closes once: the second waits
+    for the handover's lock and finds it closed."""
+    _lock_handover(session, handover)
     if handover.status == HandoverStatus.closed:
         return handover
     handover.status, handover.closed_at, handover.closed_by_id = HandoverStatus.closed, utcnow(), user.id
@@ -173,17 +209,18 @@ def scan(session: Session, user: User, scan_id: str, node: Node, ref: str, code:
     ship_intercepted, ship_already_shipped (on another handover),
     parcel_received_back, ship_not_packed, ship_other_carrier,
     scan_unreadable."""
+    handover = handover_at(session, node, ref)
+    parcel = _locked(session, handover, code)
+    # After the locks: a retry that waited behind its original finds it counted.
     if session.scalar(select(ScanRecord.id).where(ScanRecord.scan_id == scan_id)) is not None:
         return Shipped("repeat")
-    handover = handover_at(session, node, ref, lock=True)
     if not read_scan(code).text:
         raise Refusal("scan_unreadable")
     try:
-        parcel = scan_parcel(session, handover, code, user)
+        parcel = _load(session, handover, parcel, code, user)
     except Refusal as refusal:
-        again = find_parcel(session, code) if refusal.key == "ship_already_shipped" else None
-        if again is not None and again.handover_id == handover.id:
-            return Shipped("again", parcel_id=again.id)
+        if refusal.key == "ship_already_shipped" and parcel.handover_id == handover.id:
+            return Shipped("again", parcel_id=parcel.id)
         raise
     session.add(ScanRecord(scan_id=scan_id, user_id=user.id, work="ship", action="parcel",
                            code=parcel.tracking_number))

@@ -91,7 +91,8 @@ def delivery_of(session: Session, parcel: Parcel) -> ParcelDelivery | None:
 
 
 def _delivery_for_update(session: Session, parcel: Parcel) -> ParcelDelivery | None:
-    """The row, locked on PostgreSQL so two reports for one parcel queue."""
+    """The row, locked after the parcel's order, fulfilments and parcels (the
+    lock order) and read afresh."""
     return session.scalar(select(ParcelDelivery).where(ParcelDelivery.parcel_id == parcel.id)
                           .with_for_update().execution_options(populate_existing=True))
 
@@ -112,8 +113,11 @@ def find_for_carrier(session: Session, carrier: str, tracking_number: str) -> Pa
 def report(session: Session, parcel: Parcel, status: TrackingStatus, at: dt.datetime,
            description: str | None = None, *, source: str = "carrier", proof: ProofKind | None = None,
            by: str | None = None, extra: dict[str, Any] | None = None) -> Outcome:
-    """Record one report about a parcel; see the module rules."""
+    """Record one report about a parcel; see the module rules. The parcel is
+    locked first with its order and fulfilments (orders.lock_fulfilment), so
+    a delivery never overwrites a receipt or a return made meanwhile."""
     at = _utc(at)
+    orders.lock_fulfilment(session, parcel.fulfilment)
     if parcel.status not in TAKES_REPORTS:
         return Outcome("not_shipped", parcel.status.value)
     back = parcel.status == ParcelStatus.returned
@@ -229,6 +233,16 @@ def parse_batch(raw: bytes) -> CarrierBatch:
         return CarrierBatch.model_validate_json(raw)
     except ValidationError as e:
         raise invalid(field_errors(e, body)) from None
+
+
+def take_all(session: Session, carrier: str, items: list[CarrierUpdate]) -> list[dict[str, Any]]:
+    """A batch, each item answered in order (`take`). The orders it names are
+    locked first, by id: two batches naming the same orders never deadlock."""
+    numbers = {item.tracking_number.strip().upper() for item in items}
+    orders.lock_many(session, session.scalars(
+        select(Fulfilment.order_id).join(Parcel, Parcel.fulfilment_id == Fulfilment.id)
+        .where(Parcel.tracking_number.in_(numbers), Parcel.carrier == carrier)).all())
+    return [take(session, carrier, item) for item in items]
 
 
 def take(session: Session, carrier: str, item: CarrierUpdate) -> dict[str, Any]:

@@ -346,7 +346,7 @@ def carrier_events():
     carrier = g.carrier
 
     def work(session: Session) -> list[dict[str, Any]]:
-        return [tracking.take(session, carrier, item) for item in batch.events]
+        return tracking.take_all(session, carrier, batch.events)
 
     results = database().run(work)
     summary: dict[str, int] = {}
