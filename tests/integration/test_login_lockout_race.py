@@ -3,15 +3,14 @@ PostgreSQL as it does one at a time, and the right PIN inside or after the
 burst does not get in."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
 
 from app import access
 from app.fulfilment.errors import Refusal
 from app.models import User
-from support import add_nodes, PLACES
+from racing import key, released_together
+from support import PLACES, add_nodes
 
 GUESSES = 40
 ROUNDS = 5
@@ -32,24 +31,10 @@ def badge(db, monkeypatch):
 
 def guess_together(db, pins: list[str]) -> list[str]:
     """Each PIN tried by its own thread, all released together; what each got."""
-    start = threading.Barrier(len(pins))
-    answers: list[str] = [""] * len(pins)
-
-    def attempt(i: int) -> None:
-        start.wait(timeout=30)
-        try:
-            with db.transaction() as s:
-                answers[i] = "in" if access.check_login(s, "P1", pins[i]) else "login_failed"
-        except Refusal as refusal:
-            answers[i] = refusal.key
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(len(pins))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    return answers
+    def attempt(i: int) -> str:
+        with db.transaction() as s:
+            return "in" if access.check_login(s, "P1", pins[i]) else "login_failed"
+    return [key(answer) for answer in released_together(len(pins), attempt)]
 
 
 def test_a_burst_of_wrong_pins_locks_the_badge_and_the_right_pin_after_it_is_refused(db, badge):

@@ -6,7 +6,7 @@ order is meant to make deadlocks impossible, and a scan id looked up after
 the lock never clashes. What each thread returned, or the refusal it met,
 comes back in order; any other error is raised.
 
-Imported as `racing` (tests/integration is on sys.path for its conftest).
+Imported as `racing`, like `support`.
 """
 from __future__ import annotations
 
@@ -73,4 +73,6 @@ def key(outcome: Any) -> str:
     """A refusal's key, or what an accepted answer says (`what`, else repr)."""
     if isinstance(outcome, Refusal):
         return outcome.key
+    if isinstance(outcome, str):
+        return outcome
     return getattr(outcome, "what", repr(outcome))
