@@ -209,12 +209,12 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                               "{code} 不是商品条码。请扫描商品上的条码。"),
     "count_other_product": (422, "That is {scanned}, not {sku}. Count {sku} first and confirm, then scan {scanned} "
                                  "as the next product.",
-                            "这是 {scanned},不是 {sku}。请先清点完 {sku} 并确认,再把 {scanned} 作为下一个商品扫描。"),
+                            "这是 {scanned}，不是 {sku}。请先清点完 {sku} 并确认，再把 {scanned} 作为下一个商品扫描。"),
     "count_quantity_invalid": (422, "Enter how many units are on the shelf: a whole number from 0 to {most}.",
-                               "请输入货架上的数量:0 到 {most} 之间的整数。"),
+                               "请输入货架上的数量：0 到 {most} 之间的整数。"),
     "count_already_decided": (409, "The count of {sku} in {location} was already decided ({status}, by {by}). "
                                    "Nothing more to do.",
-                              "{location} 中 {sku} 的盘点已处理({status},处理人 {by}),无需再操作。"),
+                              "{location} 中 {sku} 的盘点已处理（{status}，处理人 {by}），无需再操作。"),
     # The lead's dashboard (班组长看板)
     "redispatch_reason_needed": (422, "Say why {fulfilment} moves to another node.",
                                  "请填写履约单 {fulfilment} 改派的原因。"),
