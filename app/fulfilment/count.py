@@ -107,7 +107,8 @@ def _lock(session: Session, node: Node, keys: Iterable[tuple[int, int]]) -> dict
         select(BinStock).where(BinStock.location_id.in_({loc for loc, _ in keys}), BinStock.sku_id.in_(sku_ids))
         .order_by(BinStock.location_id, BinStock.sku_id).with_for_update()
         .execution_options(populate_existing=True)).all()
-    return {(b.location_id, b.sku_id): b for b in bins if (b.location_id, b.sku_id) in set(keys)}
+    wanted = set(keys)
+    return {(b.location_id, b.sku_id): b for b in bins if (b.location_id, b.sku_id) in wanted}
 
 
 def _measure(session: Session, count: StockCount, b: BinStock, counted: int, by: str) -> None:
@@ -381,7 +382,7 @@ def pending(session: Session, node: Node) -> list[StockCount]:
 
 
 def recent(session: Session, node: Node, limit: int = 10) -> list[StockCount]:
-    """Counts that reached the books lately, newest first, variances first."""
+    """Counts that reached the books lately, newest first."""
     return list(session.scalars(select(StockCount).where(
         StockCount.node_id == node.id, StockCount.status == CountStatus.applied)
         .order_by(StockCount.applied_at.desc(), StockCount.id.desc()).limit(limit)))

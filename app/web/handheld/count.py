@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 
 from app.fulfilment import count
 from app.fulfilment.errors import Refusal
-from app.models import Role, Sku, utcnow
+from app.models import Role, utcnow
 from app.web import database
 from app.web.handheld import (
     current_node as _node,
@@ -72,7 +72,8 @@ def _started() -> dt.datetime:
         at = dt.datetime.fromisoformat(request.values.get("started", ""))
     except ValueError:
         return utcnow()
-    return at if at.tzinfo is not None else utcnow()
+    now = utcnow()
+    return min(at, now) if at.tzinfo is not None else now  # never later than now: no pick slips past
 
 
 def _tally() -> int:
@@ -210,8 +211,7 @@ def scan_unit(code: str, sku: str):
         except Refusal:
             pass
         try:
-            counted = s.get(Sku, count.product_of(s, sku).id)
-            count.unit_scanned(s, counted, raw)
+            count.unit_scanned(s, count.product_of(s, sku), raw)
         except Refusal as refusal:
             _log(refusal)
             return _counting(code, sku, n, started, refusal=refusal)
