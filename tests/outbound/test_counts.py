@@ -192,3 +192,17 @@ def test_a_short_pick_asks_for_a_count_of_its_bin(db):
     with db.reading() as s:
         [task] = count.requested(s, user(s, "L1").node)
         assert (task.location.code, task.sku.code, task.reason, task.requested_by) == (BIN, "SKU-A", "short_pick", "P1")
+
+
+def test_a_csv_stock_import_counts_the_shelf_too(db, runner, tmp_path):
+    busy_floor(db, 12)
+    order(db, "CSV-1", 5)
+    pick_all(db, "T-07")
+    path = tmp_path / "stock.csv"
+    path.write_text(f"node,location,sku,on_hand\nSH-PD,{BIN},SKU-A,6\n", encoding="utf-8")
+    result = runner.invoke(args=["import", "stock", str(path)])
+    assert result.exit_code == 0, result.output
+    assert bin_on_hand(db) == 11  # 6 on the shelf + 5 in the tote (the books said 7 on the shelf)
+    [c] = _counts(db)
+    assert (c.variance, c.counted_by, c.reason) == (-1, "import", "import")
+    check_invariants(db)
