@@ -72,6 +72,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(lead.bp)
     app.register_blueprint(pack_screens.bp)
     app.register_blueprint(ship_screens.bp)
+    from app.web.handheld import count as count_screens
+    app.register_blueprint(count_screens.bp)
     # Same-city riders and the leads' SLA report.
     from app.web import reports, rider
     app.register_blueprint(rider.bp)

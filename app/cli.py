@@ -310,7 +310,8 @@ def import_skus(path: Path) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
 def import_stock(path: Path) -> None:
-    """Columns: node,location,sku,on_hand[,walk_seq] — absolute counts per bin."""
+    """Columns: node,location,sku,on_hand[,walk_seq] — units counted on each
+    bin's shelf (units picked and not yet shipped are kept on top)."""
     from sqlalchemy import select
 
     from app import masterdata
@@ -338,7 +339,7 @@ def import_stock(path: Path) -> None:
                     raise _row_error(n, Refusal("unknown_sku", skus=item.sku))
         for code, items in by_node.items():
             body = masterdata.StockBody.model_construct(items=[item for _, item in items])
-            masterdata.count_stock(session, nodes[code], body)
+            masterdata.count_shelf(session, nodes[code], body, by="import", reason="import")
         return len(rows)
 
     _import(path, apply)

@@ -50,6 +50,11 @@ class Settings:
     # what sits behind the server.
     webhook_allow_private: bool = False
 
+    # Cycle counts on the handheld: a count off the books by more than this
+    # many units (either way) waits for a lead to approve it or order a
+    # recount; within it, it is applied at once. 0: every variance to a lead.
+    count_variance_units: int = 2
+
     @classmethod
     def from_env(cls, instance_path: Path, **overrides) -> "Settings":
         values: dict = {}

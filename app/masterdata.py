@@ -1,7 +1,8 @@
 """Master data: nodes, SKUs and their barcodes, stock counted per bin.
 
-The same functions serve the admin API and the CSV import. A stock count is
-absolute, as a cycle count sets it; a count below what is reserved moves the
+The same functions serve the admin API and the CSV import. A stock count
+says what is on the shelf (`app.fulfilment.count`: units picked and not yet
+shipped are kept on top); a total below what is reserved moves the
 reservations that no longer fit, and new stock dispatches what was waiting.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.barcodes import gtin_problem
-from app.fulfilment import dispatch, events
+from app.fulfilment import count, dispatch, events
 from app.fulfilment.errors import Refusal
 from app.fulfilment.intake import field_errors, invalid, nul_fields
 from app.fulfilment.redispatch import redispatch
@@ -151,17 +152,19 @@ def walk_position(code: str) -> tuple[str, int]:
     return aisle, seq
 
 
-def count_stock(session: Session, node: Node, body: StockBody) -> dict[str, Any]:
-    """Set bin counts as counted; then keep reservations true to them."""
-    codes = sorted({i.sku for i in body.items})
+def bins_of(session: Session, node: Node, items: list[StockItem]) -> dict[tuple[int, int], int]:
+    """(location_id, sku_id) -> the item's figure, for the items of a stock
+    body; unknown SKUs are refused, unknown locations created (walk order from
+    the code, or the item's walk_seq)."""
+    codes = sorted({i.sku for i in items})
     skus = dict(session.execute(select(Sku.code, Sku.id).where(Sku.code.in_(codes))).all())
     unknown = [c for c in codes if c not in skus]
     if unknown:
         raise Refusal("unknown_sku", skus=", ".join(unknown), details={"skus": unknown})
 
     locations = {loc.code: loc for loc in session.scalars(
-        select(Location).where(Location.node_id == node.id, Location.code.in_({i.location for i in body.items})))}
-    for item in body.items:
+        select(Location).where(Location.node_id == node.id, Location.code.in_({i.location for i in items})))}
+    for item in items:
         if item.location not in locations:
             aisle, seq = walk_position(item.location)
             loc = Location(node_id=node.id, code=item.location, aisle=aisle,
@@ -171,8 +174,15 @@ def count_stock(session: Session, node: Node, body: StockBody) -> dict[str, Any]
         elif item.walk_seq is not None:
             locations[item.location].walk_seq = item.walk_seq
     session.flush()
+    return {(locations[i.location].id, skus[i.sku]): i.on_hand for i in items}
 
-    counted = {(locations[i.location].id, skus[i.sku]): i.on_hand for i in body.items}
+
+def count_stock(session: Session, node: Node, body: StockBody) -> dict[str, Any]:
+    """The books' figures set as given: each bin's on_hand, units in totes
+    included (loading a node's opening stock, a short pick's correction).
+    What a counter counted on the shelf goes through `app.fulfilment.count`
+    instead (the API and the CSV import)."""
+    counted = bins_of(session, node, body.items)
     bins = {(b.location_id, b.sku_id): b for b in session.scalars(
         select(BinStock).where(BinStock.location_id.in_({k[0] for k in counted}),
                                BinStock.sku_id.in_({k[1] for k in counted})))}
@@ -182,11 +192,23 @@ def count_stock(session: Session, node: Node, body: StockBody) -> dict[str, Any]
         else:
             session.add(BinStock(location_id=key[0], sku_id=key[1], on_hand=on_hand))
     session.flush()
+    settled = settle_stock(session, node, {k[1] for k in counted})
+    events.record(session, "stock.counted", node=node,
+                  data={"items": len(body.items), "shortages": settled["shortages"]})
+    return {"items": len(body.items), "locations": len({k[0] for k in counted}), **settled}
 
-    sku_ids = sorted({k[1] for k in counted})
-    totals = dict(session.execute(
-        select(BinStock.sku_id, func.sum(BinStock.on_hand)).join(Location, Location.id == BinStock.location_id)
-        .where(Location.node_id == node.id, BinStock.sku_id.in_(sku_ids)).group_by(BinStock.sku_id)).all())
+
+def count_shelf(session: Session, node: Node, body: StockBody, by: str, reason: str) -> dict[str, Any]:
+    """Counts of what is on the shelf (the API, the CSV import), applied at
+    once: units picked and not yet shipped stay on top (`count.count_shelf`)."""
+    counted = bins_of(session, node, body.items)
+    result = count.count_shelf(session, node, counted, by=by, reason=reason)
+    return {"items": len(body.items), "locations": len({k[0] for k in counted}), **result}
+
+
+def stock_rows(session: Session, node: Node, sku_ids) -> dict[int, Stock]:
+    """The node's stock rows of these SKUs, made where missing."""
+    sku_ids = sorted(set(sku_ids))
     stock = {s.sku_id: s for s in session.scalars(
         select(Stock).where(Stock.node_id == node.id, Stock.sku_id.in_(sku_ids)))}
     for sku_id in sku_ids:
@@ -194,6 +216,18 @@ def count_stock(session: Session, node: Node, body: StockBody) -> dict[str, Any]
             stock[sku_id] = Stock(node_id=node.id, sku_id=sku_id, on_hand=0, reserved=0)
             session.add(stock[sku_id])
     session.flush()
+    return stock
+
+
+def settle_stock(session: Session, node: Node, sku_ids) -> dict[str, Any]:
+    """After bins changed: the node's on_hand is their sum again; a total
+    below what is reserved moves the newest reservations elsewhere (or flags
+    the shortage), and new stock dispatches what was waiting for it."""
+    sku_ids = sorted(set(sku_ids))
+    totals = dict(session.execute(
+        select(BinStock.sku_id, func.sum(BinStock.on_hand)).join(Location, Location.id == BinStock.location_id)
+        .where(Location.node_id == node.id, BinStock.sku_id.in_(sku_ids)).group_by(BinStock.sku_id)).all())
+    stock = stock_rows(session, node, sku_ids)
     # Set on_hand in SQL and read reserved back after the row lock: a
     # concurrent reservation is never lost or misread.
     shortages: dict[int, int] = {}
@@ -208,10 +242,7 @@ def count_stock(session: Session, node: Node, body: StockBody) -> dict[str, Any]
 
     moved = _resolve_shortages(session, node, stock, shortages)
     waiting = dispatch.dispatch_waiting(session, set(sku_ids))
-    events.record(session, "stock.counted", node=node,
-                  data={"items": len(body.items), "shortages": dispatch.sku_codes(session, shortages)})
-    return {"items": len(body.items), "locations": len(locations),
-            "shortages": dispatch.sku_codes(session, shortages),
+    return {"shortages": dispatch.sku_codes(session, shortages),
             "redispatched": moved, "dispatched": [f.ref for f in waiting]}
 
 

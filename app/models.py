@@ -733,3 +733,55 @@ class WebhookDelivery(Base):
     webhook: Mapped[Webhook] = relationship(back_populates="deliveries")
     __table_args__ = (Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
                       Index("ix_webhook_deliveries_at", "at"))
+
+
+# --- cycle counts (盘点) ---------------------------------------------------------
+# A count says what is ON THE SHELF of one bin for one SKU. Units picked into
+# totes and not yet shipped are still in the bin's on_hand (shipping takes
+# them off), so the bin's book shelf figure is on_hand - in totes; see
+# app.fulfilment.count and docs/stock.md.
+
+class CountStatus(str, enum.Enum):
+    requested = "requested"                # a task on the counters' list, not counted yet
+    applied = "applied"                    # counted; the variance is in the books
+    pending_approval = "pending_approval"  # counted; the variance is over the limit, a lead decides
+    recount = "recount"                    # a lead (or a pick during the count) sent it back: a new request follows
+    rejected = "rejected"                  # a lead threw the count away; the books stay
+
+
+class StockCount(Base):
+    """One count of one SKU in one bin: asked for (by a lead, a short pick),
+    counted (blind, on a handheld, or by the API or a CSV import) and its
+    variance applied at once, or held for a lead's approval."""
+
+    __tablename__ = "stock_counts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    status: Mapped[CountStatus] = mapped_column(_enum(CountStatus))
+    # Why it was counted: lead, short_pick, recount, picked_during_count, cycle, api, import.
+    reason: Mapped[str] = mapped_column(String(32))
+    # "<location_id>:<sku_id>" while requested, else NULL: one open request per bin and SKU.
+    open_key: Mapped[Optional[str]] = mapped_column(String(40), unique=True)
+    requested_by: Mapped[Optional[str]] = mapped_column(String(64))  # badge code, channel or "system"
+    requested_at: Mapped[Optional[dt.datetime]]
+    # The count: what the books said was on the shelf, what was counted, and
+    # the units in totes at that moment (on hand = shelf + in totes).
+    book_on_shelf: Mapped[Optional[int]]
+    counted: Mapped[Optional[int]]
+    in_totes: Mapped[Optional[int]]
+    variance: Mapped[Optional[int]]
+    counted_by: Mapped[Optional[str]] = mapped_column(String(64))
+    counted_at: Mapped[Optional[dt.datetime]]
+    # A lead's decision on a variance over the limit, and when it reached the books.
+    decided_by: Mapped[Optional[str]] = mapped_column(String(64))
+    decided_at: Mapped[Optional[dt.datetime]]
+    applied_at: Mapped[Optional[dt.datetime]]
+    recount_of_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stock_counts.id"))
+    node: Mapped[Node] = relationship()
+    location: Mapped[Location] = relationship()
+    sku: Mapped[Sku] = relationship()
+    __table_args__ = (Index("ix_stock_counts_node_status", "node_id", "status"),
+                      Index("ix_stock_counts_bin", "location_id", "sku_id"),
+                      CheckConstraint("counted IS NULL OR counted >= 0", name="counted_not_negative"))

@@ -11,8 +11,12 @@ intercepted parcel, the manifest) and returns at the dock (a parcel its carrier
 reported returned: a refused label, its items, the put-away); then the lead's
 live queues (tablet and phone, whole pages) and a re-dispatched fulfilment's
 page; then the same-city rider at the store (pickup scan, the drop list, a
-wrong code, delivered). Codes to scan are read from the database, as a picker
-reads them off the screen.
+wrong code, delivered); then the cycle count (a count a lead asked for, the
+bin, units scanned, the keypad, a wrong product, applied, a variance sent to
+the lead) and the lead's counts page. Codes to scan are read from the
+database, as a picker reads them off the screen.
+
+    python scripts/screens.py --only counts   # just those walks; other shots stay
 """
 from __future__ import annotations
 
@@ -524,10 +528,99 @@ def rider(browser, base: str, app) -> None:
         context.close()
 
 
+def count_task(app, lang: str, offset: int) -> tuple[str, str, str, int]:
+    """A bin of the counter's node holding a SKU with a barcode, asked for by
+    the lead: (bin, SKU, barcode, the books' shelf figure)."""
+    from app.fulfilment import count
+    from app.models import BinStock, Location, Sku
+
+    with app.extensions["luyue.db"].transaction() as s:
+        lead = s.scalar(select(User).where(User.code == LEAD[0]))
+        rows = s.execute(select(Location, Sku, BinStock.on_hand).join(BinStock, BinStock.location_id == Location.id)
+                         .join(Sku, Sku.id == BinStock.sku_id)
+                         .where(Location.node_id == lead.node_id, BinStock.on_hand >= 4)
+                         .order_by(Location.code, Sku.code)).all()
+        location, sku, on_hand = [r for r in rows if r[1].barcodes][offset]
+        count.request(s, lead.node, location, sku, reason="lead", by=lead)
+        return location.code, sku.code, sku.barcodes[0].code, on_hand - count.in_totes(s, location.id, sku.id)
+
+
+def key_in(page, figure: int) -> None:
+    page.locator("#quantity").fill("")
+    for digit in str(figure):
+        page.locator(f"[data-key='{digit}']").click()
+
+
+def counts(browser, base: str, app) -> None:
+    """The cycle count, each language on its own bins: the home with a count
+    a lead asked for, the bin, three units scanned, a wrong product, the
+    keypad, applied; another bin counted 5 short, sent to the lead; then the
+    lead's counts page with that variance and the applied count."""
+    other_barcode = None
+    for i, lang in enumerate(("zh", "en")):
+        where, sku, barcode, on_shelf = count_task(app, lang, 2 * i)
+        short_bin, _short_sku, short_barcode, short_shelf = count_task(app, lang, 2 * i + 1)
+        other_barcode = short_barcode if short_barcode != barcode else None
+        badge, pin = PICKERS[lang]
+        context = browser.new_context(viewport={"width": 360, "height": 640}, device_scale_factor=2,
+                                      locale="zh-CN" if lang == "zh" else "en-US")
+        page = context.new_page()
+        page.goto(base + "/login")
+        scan(page, badge)
+        page.locator("#pin").fill(pin)
+        page.locator("#pin").press("Enter")
+        page.wait_for_load_state("networkidle")
+        page.goto(base + "/count")
+        shoot(page, "60-count-home", lang)
+        scan(page, where)
+        shoot(page, "61-count-bin", lang)
+        for _ in range(3):
+            scan(page, barcode)
+        shoot(page, "62-count-tally", lang)
+        if other_barcode:
+            scan(page, other_barcode)
+            page.wait_for_selector("#screen [data-refusal=count_other_product]")
+            shoot(page, "63-count-refused-other-product", lang)
+        key_in(page, on_shelf)
+        shoot(page, "64-count-keypad", lang)
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            page.locator("#screen form[action$='/confirm'] button.button-primary").click()
+        page.wait_for_selector("#screen[data-step=count-bin]")
+        shoot(page, "65-count-applied", lang)
+        page.goto(base + "/count")
+        scan(page, short_bin)
+        scan(page, short_barcode)
+        key_in(page, max(0, short_shelf - 5))
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            page.locator("#screen form[action$='/confirm'] button.button-primary").click()
+        page.wait_for_selector("#screen[data-step=count-bin]")
+        shoot(page, "66-count-sent-to-lead", lang)
+        context.close()
+
+        context = browser.new_context(viewport={"width": 360, "height": 640}, device_scale_factor=2,
+                                      locale="zh-CN" if lang == "zh" else "en-US")
+        page = context.new_page()
+        page.goto(base + "/login")
+        scan(page, LEAD[0])
+        page.locator("#pin").fill(LEAD[1])
+        page.locator("#pin").press("Enter")
+        page.wait_for_load_state("networkidle")
+        switch_back(page, lang)  # the demo's lead works in Chinese: to English, and back below
+        page.goto(base + "/lead/counts")
+        shoot(page, "67-lead-counts", lang, full_page=True)
+        switch_back(page, lang)
+        context.close()
+
+
+WALKS = ("pick", "lead_board", "pack_and_ship", "lead_dashboard", "rider", "counts")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--only", nargs="+", choices=WALKS, help="only these walks; the other shots stay")
     args = parser.parse_args()
+    walks = set(args.only or WALKS)
     from playwright.sync_api import sync_playwright
 
     workdir = Path(tempfile.mkdtemp(prefix="luyue-screens-"))
@@ -540,7 +633,7 @@ def main() -> None:
 
     for lang in ("zh", "en"):
         (OUT / lang).mkdir(parents=True, exist_ok=True)
-        for old in (OUT / lang).glob("*.png"):
+        for old in (OUT / lang).glob("*.png") if args.only is None else ():
             old.unlink()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -548,15 +641,17 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
-            for lang in ("zh", "en"):
-                pick_language(browser, base, app, lang)
-            # A list in progress for the lead's board.
-            with app.extensions["luyue.db"].transaction() as s:
-                pick.claim_next(s, s.scalar(select(User).where(User.code == "P002")), 2)
-            lead_board(browser, base, app)
-            pack_and_ship(browser, base, app)
-            lead_dashboard(browser, base, app)
-            rider(browser, base, app)
+            if "pick" in walks:
+                for lang in ("zh", "en"):
+                    pick_language(browser, base, app, lang)
+            if "lead_board" in walks:
+                # A list in progress for the lead's board.
+                with app.extensions["luyue.db"].transaction() as s:
+                    pick.claim_next(s, s.scalar(select(User).where(User.code == "P002")), 2)
+                lead_board(browser, base, app)
+            for name in ("pack_and_ship", "lead_dashboard", "rider", "counts"):
+                if name in walks:
+                    globals()[name](browser, base, app)
             browser.close()
     finally:
         server.shutdown()

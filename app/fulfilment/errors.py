@@ -208,6 +208,19 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                         "照片超过 {limit_mb} MB,请降低分辨率重新拍摄。"),
     "photo_not_image": (422, "That file is not a photo (JPEG, PNG, WebP or HEIC). Take the photo again.",
                         "该文件不是照片(JPEG、PNG、WebP 或 HEIC),请重新拍照。"),
+    # Cycle counts (盘点)
+    "count_unknown_bin": (422, "{code} is not a bin at {node}. Scan the label of the bin you are counting.",
+                          "{code} 不是 {node} 的库位。请扫描正在盘点的库位标签。"),
+    "count_unknown_product": (422, "{code} is not a product barcode. Scan the barcode on the item.",
+                              "{code} 不是商品条码。请扫描商品上的条码。"),
+    "count_other_product": (422, "That is {scanned}, not {sku}. Count {sku} first and confirm, then scan {scanned} "
+                                 "as the next product.",
+                            "这是 {scanned}，不是 {sku}。请先清点完 {sku} 并确认，再把 {scanned} 作为下一个商品扫描。"),
+    "count_quantity_invalid": (422, "Enter how many units are on the shelf: a whole number from 0 to {most}.",
+                               "请输入货架上的数量：0 到 {most} 之间的整数。"),
+    "count_already_decided": (409, "The count of {sku} in {location} was already decided ({status}, by {by}). "
+                                   "Nothing more to do.",
+                              "{location} 中 {sku} 的盘点已处理（{status}，处理人 {by}），无需再操作。"),
     # The lead's dashboard (班组长看板)
     "redispatch_reason_needed": (422, "Say why {fulfilment} moves to another node.",
                                  "请填写履约单 {fulfilment} 改派的原因。"),

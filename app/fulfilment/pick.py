@@ -34,7 +34,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from app.barcodes import Scan, read_scan
-from app.fulfilment import events, hold, orders
+from app.fulfilment import count, events, hold, orders
 from app.fulfilment.errors import Refusal
 from app.fulfilment.redispatch import redispatch
 from app.models import (
@@ -476,6 +476,7 @@ def short_pick(session: Session, user: User, scan_id: str) -> Accepted:
         "pick_list": pl.ref, "location": line.location.code, "sku": line.sku.code, "missing": missing,
         "bin_on_hand": int(in_bin), "to": [p.ref for p in placed], "by": user.code,
         "also_moved": counted.get("redispatched", [])})
+    count.request(session, pl.node, line.location, line.sku, reason="short_pick", by=user)
     _record(session, user, scan_id, pl, line, "short", line.location.code, missing)
     session.refresh(pl)
     _reconcile(session, pl)

@@ -320,12 +320,14 @@ def put_stock(code: str):
     _require_admin()
     masterdata.check_code(code, "code")
     body = masterdata.validate(masterdata.StockBody, _json_object())
+    by = f"api:{g.channel.name}" if g.channel is not None else "api"
 
     def work(session: Session):
         node = session.scalar(select(Node).where(Node.code == code))
         if node is None:
             raise Refusal("not_found", what="node", details={"node": code})
-        return masterdata.count_stock(session, node, body)
+        # What is on the shelf: units picked and not yet shipped stay on top.
+        return masterdata.count_shelf(session, node, body, by=by[:64], reason="api")
 
     return jsonify(database().run(work))
 

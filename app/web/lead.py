@@ -9,6 +9,10 @@ Screens (lead and admin only; an admin may look at any node):
                                   scores), lineage, holds, events; re-dispatch,
                                   hold, release the hold
     find        /lead/find?q=     a fulfilment by its ref or its order's id
+    counts      /lead/counts      cycle counts: variances over the limit to
+                                  approve, recount or reject; counts asked for
+                                  (ask for one: a bin and a SKU); recent
+                                  counts in the books with their variances
 
 Live: the dashboard opens `/lead/live?node=<code>&after=<seq>` with htmx's ws
 extension. Every message carries the panels as out-of-band swaps by element
@@ -35,11 +39,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import sock
-from app.fulfilment import clock, events, hold, orders, pick, queues, redispatch
+from app.fulfilment import clock, count, events, hold, orders, pick, queues, redispatch
 from app.fulfilment.errors import Refusal
 from app.fulfilment.queues import NodeView
 from app.live import Shared, close_if_stopping, hub as live_hub, stopping
-from app.models import Node, Role, User, utcnow
+from app.models import Node, Role, StockCount, User, utcnow
 from app.web import database
 from app.web.auth import ROLE_HOME, role_required
 from app.web.handheld import render_screen, current_user as _me
@@ -381,3 +385,64 @@ def _age(since: dt.datetime | None, now: dt.datetime | None = None) -> str:
     days, hours = divmod(hours, 24)
     return _("%(d)s d %(h)s h", d=days, h=hours)
 
+
+
+# --- cycle counts -------------------------------------------------------------------------
+
+COUNT_DECISIONS = {"approve": count.approve, "recount": count.order_recount, "reject": count.reject}
+
+
+def _counts(status: int = 200, refusal: Refusal | None = None, notice: str | None = None):
+    with database().reading() as s:
+        node = _node(s, g.user, request.values.get("node"))
+        return render_screen(SCREENS + "counts.html", status, node=node, pending=count.pending(s, node),
+                             asked=count.requested(s, node), recent=count.recent(s, node),
+                             can_act=g.user.node_id == node.id,
+                             limit=current_app.config["LUYUE"].count_variance_units,
+                             refusal=refusal, notice=notice)
+
+
+@bp.get("/counts")
+@role_required(*LEADING)
+def counts():
+    """counts: variances waiting for a decision, counts asked for, recent
+    counts in the books."""
+    return _counts()
+
+
+@bp.post("/counts/<int:count_id>/<decision>")
+@role_required(*LEADING)
+def decide_count(count_id: int, decision: str):
+    """counts: approve (the variance goes into the books), recount (thrown
+    away, the bin back on the counters' list) or reject (thrown away) ->
+    counts. Refusals (422): count_already_decided (another lead was first),
+    not_found."""
+    decide = COUNT_DECISIONS.get(decision)
+    if decide is None:
+        return _counts(422, refusal=Refusal("not_found", what="decision"))
+    try:
+        c = database().run(lambda s: decide(s, _me(s), count_id))
+    except Refusal as refusal:
+        return _counts(422, refusal=refusal)
+    with database().reading() as s:
+        c = s.get(StockCount, c.id)
+        words = {"sku": c.sku.code, "bin": c.location.code, "variance": f"{c.variance:+d}"}
+    return _counts(notice={"approve": _("Variance %(variance)s of %(sku)s in %(bin)s applied.", **words),
+                           "recount": _("%(sku)s in %(bin)s is on the counters' list again.", **words),
+                           "reject": _("Count of %(sku)s in %(bin)s thrown away; the books stay.", **words)}[decision])
+
+
+@bp.post("/counts/request")
+@role_required(*LEADING)
+def request_count():
+    """counts: ask for a count of a bin and a SKU (one open request per bin
+    and SKU) -> counts, the request on the counters' /count list.
+    Refusals (422): count_unknown_bin, count_unknown_product, scan_unreadable."""
+    bin_code, sku_code = request.form.get("bin", ""), request.form.get("sku", "")
+    try:
+        asked = database().run(lambda s: count.request_by_codes(s, _me(s), bin_code, sku_code).id)
+    except Refusal as refusal:
+        return _counts(422, refusal=refusal)
+    with database().reading() as s:
+        c = s.get(StockCount, asked)
+        return _counts(notice=_("Count of %(sku)s in %(bin)s asked for.", sku=c.sku.code, bin=c.location.code))
