@@ -124,15 +124,17 @@ def _changes_text(changes) -> str | None:
             text = _("%(fulfilment)s needs fewer units now: its lines were shortened.", fulfilment=change.fulfilment)
         if change.put_back != "—":
             if change.why == "reduced":
-                text += " " + _("Put back what it no longer needs: %(bins)s.", bins=change.put_back)
+                text = _joined(text, _("Put back what it no longer needs: %(bins)s.", bins=change.put_back))
             else:
-                text += " " + _("Put back what was picked for it: %(bins)s.", bins=change.put_back)
+                text = _joined(text, _("Put back what was picked for it: %(bins)s.", bins=change.put_back))
         texts.append(text)
-    return " ".join(texts) or None
+    return _joined(*texts)
 
 
-def _joined(*notices: str | None) -> str | None:
-    return " ".join(n for n in notices if n) or None
+def _joined(*sentences: str | None) -> str | None:
+    """Sentences one after another: a space between them in English, none in Chinese."""
+    gap = "" if (g.get("language") or "zh").startswith("zh") else " "
+    return gap.join(n for n in sentences if n) or None
 
 
 def _home_context(s: Session) -> dict:
