@@ -34,6 +34,7 @@ def test_a_scan_on_a_cancelled_orders_line_shows_the_current_line_and_why(client
     answer = hh.scan("A-01-05-1")
     assert answer.status_code == 200 and refusal_of(answer) is None, text(answer)
     assert f"Order {late} was cancelled: its lines are gone." in text(answer)
+    assert 'data-outcome="changed"' in answer.get_data(as_text=True)  # not a confirmation: what to do now
     assert step_of(answer) == "location" and "A-02-02-1" in text(answer)
     # A reload shows the same current line: nothing stale is left to loop on.
     assert step_of(hh.screen()) == "location" and "A-02-02-1" in text(hh.screen())

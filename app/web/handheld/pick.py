@@ -60,13 +60,17 @@ bp.add_app_template_global(pick.progress, "pick_progress")
 
 # --- what to show --------------------------------------------------------------------
 
-def _show(refusal: Refusal | None = None, notice: str | None = None, finished: str | None = None):
-    """The screen for where the picker stands now, with a refusal or a notice."""
+def _show(refusal: Refusal | None = None, notice: str | None = None, finished: str | None = None,
+          changed: str | None = None):
+    """The screen for where the picker stands now, with a refusal or a
+    notice; `changed`: what changed under the list, said first."""
     status = refusal.status if refusal is not None else 200
     if status in (401, 403, 404, 409):
         status = 422  # in place, like any refusal on a handheld screen
-    changed, finished_now = _heal()
+    healed, finished_now = _heal()
+    changed = _joined(changed, healed)
     notice = _joined(changed, notice)
+    notice_kind = "changed" if changed else None
     finished = finished or finished_now
     with database().reading() as s:
         if finished is not None:
@@ -74,26 +78,28 @@ def _show(refusal: Refusal | None = None, notice: str | None = None, finished: s
             if done is not None:
                 return render_screen(SCREENS + "done.html", status, {"HX-Push-Url": url_for("pick.done", ref=finished)},
                                      pl=done, rows=_done_rows(done), batch=pick.BATCH_ORDERS,
-                                     refusal=refusal, notice=notice)
+                                     refusal=refusal, notice=notice, notice_kind=notice_kind)
         pl = pick.held_by(s, _me(s))
         if pl is None:
             if refusal is None and notice is None:
                 released = pick.release_notice(s, _me(s))
-                notice = refusal_text(released) if released is not None else None
+                if released is not None:
+                    notice, notice_kind = refusal_text(released), "changed"
             return render_screen(SCREENS + "home.html", status, {"HX-Push-Url": url_for("pick.home")},
-                                 **_home_context(s), refusal=refusal, notice=notice)
+                                 **_home_context(s), refusal=refusal, notice=notice, notice_kind=notice_kind)
         headers = {"HX-Push-Url": url_for("pick.work")}
         slot = pick.next_tote_slot(pl)
         if slot is not None:
             return render_screen(SCREENS + "totes.html", status, headers, pl=pl, slot=slot,
-                                 refusal=refusal, notice=notice)
+                                 refusal=refusal, notice=notice, notice_kind=notice_kind)
         line = pick.current_line(pl)
         if line is None:
             return render_screen(SCREENS + "home.html", status, {"HX-Push-Url": url_for("pick.home")},
-                                 **_home_context(s), refusal=refusal, notice=notice)
+                                 **_home_context(s), refusal=refusal, notice=notice, notice_kind=notice_kind)
         done, total = pick.progress(pl)
         return render_screen(SCREENS + "line.html", status, headers, pl=pl, line=line,
-                             slot=pick.slot_of(pl, line), done=done, total=total, refusal=refusal, notice=notice)
+                             slot=pick.slot_of(pl, line), done=done, total=total, refusal=refusal, notice=notice,
+                             notice_kind=notice_kind)
 
 
 def _heal() -> tuple[str | None, str | None]:
@@ -161,12 +167,7 @@ def _done_rows(pl: PickList) -> list[dict]:
 
 
 def _notice(accepted: pick.Accepted) -> str | None:
-    """A right scan's confirmation, read back from what it changed, after
-    what changed under the list, if anything did."""
-    return _joined(_changes_text(accepted.changes), _confirmation(accepted))
-
-
-def _confirmation(accepted: pick.Accepted) -> str | None:
+    """A right scan's confirmation, read back from what it changed."""
     if accepted.repeat:
         return _("Already counted.")
     if accepted.what == "tote_set":
@@ -196,9 +197,10 @@ def _after(work) -> tuple:
         accepted = database().run(lambda s: work(s, _me(s)))
     except Refusal as refusal:
         return _show(refusal=refusal)
+    changed = _changes_text(accepted.changes)
     if accepted.what == "list_done" and ref is not None:
-        return _show(notice=_joined(_changes_text(accepted.changes), _("List finished.")), finished=ref)
-    return _show(notice=_notice(accepted))
+        return _show(notice=_("List finished."), finished=ref, changed=changed)
+    return _show(notice=_notice(accepted), changed=changed)
 
 
 # --- screens -------------------------------------------------------------------------
@@ -212,7 +214,8 @@ def home():
         context = _home_context(s)
         released = pick.release_notice(s, _me(s)) if context["held"] is None else None
         return render_screen(SCREENS + "home.html", **context,
-                             notice=refusal_text(released) if released is not None else None)
+                             notice=refusal_text(released) if released is not None else None,
+                             notice_kind="changed" if released is not None else None)
 
 
 @bp.get("/work")
