@@ -452,14 +452,21 @@ class PickList(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[Optional[dt.datetime]]
     finished_at: Mapped[Optional[dt.datetime]]
+    # A lead's last release: from whom, by whom, when; so the picker it was
+    # taken from is told on their next scan or reload (until they claim again).
+    released_from_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    released_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    released_at: Mapped[Optional[dt.datetime]]
     node: Mapped[Node] = relationship()
-    picker: Mapped[Optional[User]] = relationship()
+    picker: Mapped[Optional[User]] = relationship(foreign_keys=[picker_id])
+    released_by: Mapped[Optional[User]] = relationship(foreign_keys=[released_by_id])
     orders: Mapped[list["PickListFulfilment"]] = relationship(
         back_populates="pick_list", order_by="PickListFulfilment.slot", cascade="all, delete-orphan")
     lines: Mapped[list["PickLine"]] = relationship(
         back_populates="pick_list", order_by="PickLine.seq", cascade="all, delete-orphan")
     __table_args__ = (Index("ix_pick_lists_node_state", "node_id", "state"),
-                      Index("ix_pick_lists_picker", "picker_id"))
+                      Index("ix_pick_lists_picker", "picker_id"),
+                      Index("ix_pick_lists_released_from", "released_from_id"))
 
 
 class PickListFulfilment(Base):

@@ -4,8 +4,8 @@
 
 Loads the demo (`app.demo`) into a throwaway SQLite database, serves it on a
 free local port, and walks Debian's chromium (Playwright) through login, a
-batch pick with a wrong scan, the keypad, a short pick and the finished list;
-then the lead's board; then the pack bench (a wrong item, a box closed early,
+batch pick with a wrong scan, the keypad, a short pick and the finished list,
+a line whose order was cancelled and a list a lead released; then the lead's board; then the pack bench (a wrong item, a box closed early,
 the label, the parcel page, an interception) and the dock (a handover, an
 intercepted parcel, the manifest) and returns at the dock (a parcel its carrier
 reported returned: a refused label, its items, the put-away); then the lead's
@@ -156,6 +156,48 @@ def pick_language(browser, base: str, app, lang: str) -> None:
             scan(page, state["tote"])
     shoot(page, "14-pick-done", lang)
     context.close()
+
+
+def pick_changed(browser, base: str, app) -> None:
+    """A list that changed under the picker: the order of the line in hand is
+    cancelled (the reload shows the next line and what to put back); then,
+    for both pickers, a lead releases the list (the next scan says who)."""
+    from app.fulfilment import pick as picking
+
+    db = app.extensions["luyue.db"]
+    held = {}
+    for lang in ("zh", "en"):
+        badge, pin = PICKERS[lang]
+        with db.transaction() as s:
+            list_ref = picking.claim_next(s, s.scalar(select(User).where(User.code == badge)), 2).ref
+        floor = Floor(app, badge)
+        n = 0
+        # Up to a unit in hand (quantity or tote step), so there is something to put back.
+        while (state := floor.now()) and (state["totes"] or state["step"] not in (PickStep.quantity, PickStep.tote)):
+            n += 1
+            code = (f"TOTE-{lang.upper()}-C{n:02d}" if state["totes"] else
+                    state["location"] if state["step"] == PickStep.location else
+                    state["barcode"] if state["step"] == PickStep.product else state["tote"])
+            with db.transaction() as s:
+                picking.scan(s, s.scalar(select(User).where(User.code == badge)), f"screens-{lang}-{n}", code)
+            if n > 40:
+                raise RuntimeError("no line with units left to pick")
+        with db.reading() as s:
+            pl = picking.held_by(s, s.scalar(select(User).where(User.code == badge)))
+            ref = picking.slot_of(pl, picking.current_line(pl)).fulfilment.ref
+        cancel_order_of(app, ref)
+        context, page = log_in(browser, base, badge, pin, lang, user_language=lang)
+        page.goto(base + "/pick/work")
+        shoot(page, "12b-pick-order-cancelled", lang)
+        held[lang] = (context, page, floor, list_ref)
+    for lang, (context, page, floor, list_ref) in held.items():
+        shown = floor.now()["location"]
+        with db.transaction() as s:
+            lead = s.scalar(select(User).where(User.code == LEAD[0]))
+            picking.release(s, picking.list_for_release(s, lead, list_ref), lead)
+        scan(page, shown)
+        shoot(page, "12c-pick-list-released", lang)
+        context.close()
 
 
 def lead_board(browser, base: str, app) -> None:
@@ -612,7 +654,7 @@ def counts(browser, base: str, app) -> None:
         context.close()
 
 
-WALKS = ("pick", "lead_board", "pack_and_ship", "lead_dashboard", "rider", "counts")
+WALKS = ("pick", "lead_board", "pack_and_ship", "lead_dashboard", "rider", "counts", "pick_changed")
 
 
 def main() -> None:
@@ -649,7 +691,8 @@ def main() -> None:
                 with app.extensions["luyue.db"].transaction() as s:
                     pick.claim_next(s, s.scalar(select(User).where(User.code == "P002")), 2)
                 lead_board(browser, base, app)
-            for name in ("pack_and_ship", "lead_dashboard", "rider", "counts"):
+            for name in ("pack_and_ship", "lead_dashboard", "rider", "counts", "pick_changed"):
+                # pick_changed last: it leaves two released lists behind.
                 if name in walks:
                     globals()[name](browser, base, app)
             browser.close()

@@ -60,7 +60,7 @@ from app.models import (
 )
 
 # Fulfilments whose picked units are in totes: picked from the bin, still in
-# its on_hand until shipping takes them off (pick.NOT_YET_SHIPPED).
+# its on_hand until shipping takes them off (pick uses this rule too).
 UNITS_IN_TOTES = (FulfilmentStatus.reserved, FulfilmentStatus.picking, FulfilmentStatus.picked,
                   FulfilmentStatus.packed)
 MAX_COUNT = 100_000

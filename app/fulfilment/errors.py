@@ -56,6 +56,9 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "no_pick_list": (422, "You hold no pick list. Claim the next one.", "您当前没有拣货单,请领取下一张。"),
     "pick_list_taken": (409, "Pick list {list} was just taken by {picker}. Claim again for the next one.",
                         "拣货单 {list} 刚被 {picker} 领取,请重新领取下一张。"),
+    "pick_list_released": (409, "Lead {lead} released pick list {list}: you no longer hold it, and it waits for "
+                                "the next picker as it was. Claim the next list.",
+                           "组长 {lead} 已释放拣货单 {list}：您不再持有该单，它将原样等待下一位拣货员。请领取下一张拣货单。"),
     "pick_list_not_held": (409, "Pick list {list} is not being picked; nothing to release.",
                            "拣货单 {list} 不在拣货中,无需释放。"),
     "scan_unreadable": (422, "Nothing was read. Scan again.", "未读到条码,请重新扫描。"),

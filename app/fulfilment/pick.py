@@ -4,8 +4,15 @@ A pick list holds `reserved` fulfilments of one node: one order, or a batch
 of several picked together into one tote each (cluster picking). Lists are
 claimed oldest promise first; the claim is one conditional UPDATE
 (`picker_id IS NULL`) whose row count says who won, so two pickers never hold
-the same list, on SQLite and PostgreSQL alike. A lead can release a list a
-picker abandoned; the next picker resumes it where it stopped.
+the same list, on SQLite and PostgreSQL alike. A new list takes its
+fulfilments with `FOR UPDATE SKIP LOCKED`, so pickers claiming at once take
+different work. A lead can release a list a picker abandoned; the next
+picker resumes it where it stopped, and the picker it was taken from is told.
+
+Every write on a list takes its locks in the project's fixed order: the
+orders of its fulfilments, those fulfilments (by id), the list, its lines,
+then stock rows. The scan id is checked after the locks, so a retry that
+waited behind its original answers "already counted".
 
 Lines are per (fulfilment line, bin), ordered along the walk: aisles in
 natural order, serpentine (every other visited aisle walked backwards), bins
@@ -19,16 +26,24 @@ A scan that does not fit is refused with a catalogue message saying what was
 expected, and nothing is written. Every accepted scan is stored under the id
 the handheld made for it; the same id again is answered as already done.
 
-A short pick re-dispatches the missing units (the hold is released, the
-units placed at another node or left awaiting stock) and then corrects the
-bin's count, so `Stock.on_hand` stays the sum of the bins.
+The fulfilments under a list can change while it is picked (a cancel, a
+re-dispatch, a stock count). The next scan or reload brings the lines up to
+date (`_reconcile`) and says why (`Change`): a cancelled or moved
+fulfilment's lines leave the walk and what was picked for it goes back; the
+scan is applied only if it fits the line now current, never refused for a
+line that is gone.
+
+A short pick first sends the picker to the node's other bins that have the
+units free, then re-dispatches only what the node cannot cover (the hold is
+released, the units placed at another node or left awaiting stock), and
+corrects the bin's count, so `Stock.on_hand` stays the sum of the bins.
 """
 from __future__ import annotations
 
 import re
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
@@ -60,22 +75,36 @@ from app.models import (
 BATCH_ORDERS = 4          # orders on a batch (cluster) list: one cart, four totes
 MAX_BATCH_ORDERS = 12
 # Fulfilments whose picked units are still counted in their bins (shipping
-# takes them out of the bins).
-NOT_YET_SHIPPED = (FulfilmentStatus.reserved, FulfilmentStatus.picking, FulfilmentStatus.picked,
-                   FulfilmentStatus.packed)
+# takes them out of the bins): the count's rule.
+NOT_YET_SHIPPED = count.UNITS_IN_TOTES
 # A tote is busy from the moment it is scanned onto a list until its order is packed.
 TOTE_BUSY = (FulfilmentStatus.reserved, FulfilmentStatus.picking, FulfilmentStatus.picked)
+
+
+@dataclass(frozen=True)
+class Change:
+    """Why the list under a picker changed. `why`: cancelled (the order was
+    cancelled), moved (re-dispatched away whole) or reduced (fewer units
+    wanted); `put_back`: what was picked for it and goes back, as
+    `put_back_list` writes it ("—" for nothing)."""
+
+    why: str
+    fulfilment: str
+    put_back: str = "—"
 
 
 @dataclass(frozen=True)
 class Accepted:
     """What an accepted scan did, for the screen to confirm it.
 
-    `what`: tote_set, location, unit, quantity, line_done, short, list_done."""
+    `what`: tote_set, location, unit, quantity, line_done, short, list_done,
+    list_changed (the list changed under the picker; the scan was not for
+    the line now current), repeat. `changes`: what changed under the list."""
 
     what: str
     repeat: bool = False
     line_id: int | None = None
+    changes: tuple[Change, ...] = ()
 
 
 # --- reading -------------------------------------------------------------------------
@@ -201,14 +230,23 @@ def _bin_walk_key(loc: Location) -> tuple:
     return (_natural(loc.aisle), loc.walk_seq, _natural(loc.code))
 
 
-def bins_for(session: Session, node_id: int, sku_id: int, quantity: int) -> list[tuple[Location, int]]:
-    """Where to take `quantity` units from: the node's bins holding the SKU, in
-    walk order, each for what it has beyond what other lists will take from it.
-    What no bin covers goes to the last bin tried, where the picker will find
-    it short."""
-    rows = session.execute(
-        select(Location, BinStock.on_hand).join(BinStock, BinStock.location_id == Location.id)
-        .where(Location.node_id == node_id, BinStock.sku_id == sku_id)).all()
+def free_in_bins(session: Session, node_id: int, sku_id: int, *, lock: bool = False,
+                 exclude: int | None = None) -> list[tuple[Location, int, int]]:
+    """The node's bins holding the SKU, in walk order, as (bin, on hand,
+    free): free is what the shelf has beyond the units promised to pick
+    lines of fulfilments not shipped yet (picked ones are still counted in
+    the bin until shipping takes them off). `lock`: the bin rows are locked
+    (by location id) until commit, so two short picks cannot both send a
+    picker to the same free units."""
+    query = (select(Location, BinStock.on_hand).join(BinStock, BinStock.location_id == Location.id)
+             .where(Location.node_id == node_id, BinStock.sku_id == sku_id))
+    if exclude is not None:
+        query = query.where(Location.id != exclude)
+    if lock:
+        session.execute(select(BinStock.location_id).join(Location, Location.id == BinStock.location_id)
+                        .where(Location.node_id == node_id, BinStock.sku_id == sku_id)
+                        .order_by(BinStock.location_id).with_for_update(of=BinStock))
+    rows = session.execute(query).all()
     if not rows:
         return []
     promised = dict(session.execute(
@@ -219,10 +257,19 @@ def bins_for(session: Session, node_id: int, sku_id: int, quantity: int) -> list
                Fulfilment.status.in_(NOT_YET_SHIPPED))
         .group_by(PickLine.location_id)).all())
     rows.sort(key=lambda r: _bin_walk_key(r[0]))
+    return [(loc, on_hand, max(on_hand - int(promised.get(loc.id, 0)), 0)) for loc, on_hand in rows]
+
+
+def bins_for(session: Session, node_id: int, sku_id: int, quantity: int) -> list[tuple[Location, int]]:
+    """Where to take `quantity` units from: the node's bins holding the SKU, in
+    walk order, each for what it has free. What no bin covers goes to the
+    last bin tried, where the picker will find it short."""
+    rows = free_in_bins(session, node_id, sku_id)
+    if not rows:
+        return []
     plan: list[tuple[Location, int]] = []
     left = quantity
-    for loc, on_hand in rows:
-        free = on_hand - int(promised.get(loc.id, 0))
+    for loc, _on_hand, free in rows:
         if free <= 0 or left <= 0:
             continue
         take = min(free, left)
@@ -237,14 +284,17 @@ def bins_for(session: Session, node_id: int, sku_id: int, quantity: int) -> list
 
 def build_list(session: Session, node: Node, orders_wanted: int) -> PickList | None:
     """A new open list of up to `orders_wanted` reserved fulfilments not on any
-    list, oldest promise first. None when nothing is waiting. A concurrent
-    builder taking the same fulfilment fails on the unique key and retries."""
+    list, oldest promise first. None when nothing is free to take. The
+    fulfilments and their orders are locked with SKIP LOCKED (PostgreSQL):
+    a concurrent builder or a cancel holding one makes this builder pass it
+    by rather than take it too or wait. (SQLite runs one writer at a time.)"""
     fulfilments = list(session.scalars(
         select(Fulfilment).join(Order, Order.id == Fulfilment.order_id)
         .where(Fulfilment.node_id == node.id, Fulfilment.status == FulfilmentStatus.reserved, hold.not_held(),
                ~exists().where(PickListFulfilment.fulfilment_id == Fulfilment.id))
         .order_by(Order.promised_by.is_(None), Order.promised_by, Order.placed_at, Fulfilment.id)
         .limit(orders_wanted)
+        .with_for_update(skip_locked=True, of=[Order, Fulfilment])
         .options(selectinload(Fulfilment.lines), selectinload(Fulfilment.order))))
     if not fulfilments:
         return None
@@ -277,9 +327,13 @@ def build_list(session: Session, node: Node, orders_wanted: int) -> PickList | N
 
 
 def claim(session: Session, pl: PickList, user: User) -> None:
-    """Take an open list for `user`. The conditional UPDATE is the whole claim:
-    whoever changes the row owns the list; the loser gets `pick_list_taken`."""
+    """Take an open list for `user`. The list's orders and fulfilments are
+    locked first (the fixed order), then the conditional UPDATE is the whole
+    claim: whoever changes the row owns the list; the loser gets
+    `pick_list_taken`. Lines of fulfilments changed meanwhile are brought up
+    to date on the picker's screen (`refresh`), with the reason."""
     now = utcnow()
+    _lock_list(session, pl.id)
     won = session.execute(
         update(PickList)
         .where(PickList.id == pl.id, PickList.state == PickListState.open, PickList.picker_id.is_(None))
@@ -303,14 +357,16 @@ def claim(session: Session, pl: PickList, user: User) -> None:
             orders.refresh(f.order)
     events.record(session, "pick.claimed", node=pl.node,
                   data={"pick_list": pl.ref, "picker": user.code, "fulfilments": [s.fulfilment.ref for s in pl.orders]})
-    _reconcile(session, pl)
-    _finish(session, user, pl)  # every order on it may have been cancelled meanwhile
 
 
 def claim_next(session: Session, user: User, orders_wanted: int = BATCH_ORDERS) -> PickList:
     """The list this picker holds; else the oldest-promise open list (released
-    by a lead); else a new one of up to `orders_wanted` orders."""
+    by a lead); else a new one of up to `orders_wanted` orders.
+
+    The picker's own row is locked first: two devices of one picker claiming
+    at once take turns, and the second resumes the list the first took."""
     node = _node_of(session, user)
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())
     held = held_by(session, user)
     if held is not None:
         return held
@@ -334,18 +390,36 @@ def claim_next(session: Session, user: User, orders_wanted: int = BATCH_ORDERS) 
 
 def release(session: Session, pl: PickList, by: User) -> None:
     """A lead gives an abandoned list back: the next claim resumes it, totes
-    and steps as they were."""
+    and steps as they were. The list remembers whom it was taken from, so
+    that picker's next scan or reload says so (`release_notice`)."""
     if pl.node_id != by.node_id:
         raise Refusal("not_found", what="pick list")
     picker = pl.picker.code if pl.picker else None
     freed = session.execute(
         update(PickList).where(PickList.id == pl.id, PickList.state == PickListState.picking)
-        .values(state=PickListState.open, picker_id=None)
+        .values(state=PickListState.open, picker_id=None, released_from_id=PickList.picker_id,
+                released_by_id=by.id, released_at=utcnow())
         .execution_options(synchronize_session=False)).rowcount
     if freed != 1:
         raise Refusal("pick_list_not_held", list=pl.ref)
-    session.expire(pl, ["state", "picker_id", "picker"])
+    session.expire(pl, ["state", "picker_id", "picker", "released_from_id", "released_by_id", "released_at",
+                        "released_by"])
     events.record(session, "pick.released", node=pl.node, data={"pick_list": pl.ref, "picker": picker, "by": by.code})
+
+
+def release_notice(session: Session, user: User) -> Refusal | None:
+    """`pick_list_released` when a lead took a list from this picker and they
+    have not claimed one since; None otherwise."""
+    row = session.execute(
+        select(PickList.ref, PickList.released_at, User.name).join(User, User.id == PickList.released_by_id)
+        .where(PickList.released_from_id == user.id)
+        .order_by(PickList.released_at.desc()).limit(1)).first()
+    if row is None:
+        return None
+    last_claim = session.scalar(select(func.max(PickList.claimed_at)).where(PickList.picker_id == user.id))
+    if last_claim is not None and last_claim >= row.released_at:
+        return None
+    return Refusal("pick_list_released", list=row.ref, lead=row.name)
 
 
 def list_for_release(session: Session, lead: User, ref: str) -> PickList:
@@ -363,21 +437,23 @@ def scan(session: Session, user: User, scan_id: str, raw: str) -> Accepted:
     Before picking: each slot's tote (tote_set). Then, on the current line,
     by its step: the bin's label (location), a unit of its product (unit;
     line complete -> tote step), the tote of its order (line_done, or
-    list_done after the last line). Refusals: scan_unreadable, not_a_tote,
-    tote_in_use, wrong_location, wrong_product, product_of_another_line,
-    over_pick, pick_incomplete, wrong_tote, no_pick_list."""
-    if _seen(session, scan_id):
-        return Accepted("repeat", repeat=True)
-    pl = _locked_list(session, user)
+    list_done after the last line). When the list changed under the picker:
+    list_changed (or list_done), with the scan applied only if it fits the
+    line now current. Refusals: scan_unreadable, not_a_tote, tote_in_use,
+    wrong_location, wrong_product, product_of_another_line, over_pick,
+    pick_incomplete, wrong_tote, no_pick_list, pick_list_released."""
     code = read_scan(raw)
     if not code.text:
         raise Refusal("scan_unreadable")
-    _reconcile(session, pl)
+    return _on_list(session, user, scan_id, lambda pl: _scan(session, user, scan_id, pl, code), same_line=False)
+
+
+def _scan(session: Session, user: User, scan_id: str, pl: PickList, code: Scan) -> Accepted:
     slot = next_tote_slot(pl)
     if slot is not None:
         return _set_tote(session, user, scan_id, pl, slot, code)
     line = current_line(pl)
-    if line is None:  # emptied under the picker (cancels): close it
+    if line is None:  # pragma: no cover - an empty walk is finished when it empties
         _finish(session, user, pl)
         return Accepted("list_done")
     target = slot_of(pl, line)
@@ -406,18 +482,15 @@ def scan(session: Session, user: User, scan_id: str, raw: str) -> Accepted:
                   expected=target.tote, slot=target.slot)
 
 
-def _line_in_hand(session: Session, user: User) -> tuple[PickList, PickLine, PickListFulfilment]:
-    """The picker's list (locked, reconciled), its current line and that
-    line's slot, for work that needs the bin scanned already."""
-    pl = _locked_list(session, user)
-    _reconcile(session, pl)
+def _line_in_hand(pl: PickList) -> tuple[PickLine, PickListFulfilment]:
+    """The current line and its slot, for work that needs the bin scanned already."""
     line = current_line(pl)
     if line is None or next_tote_slot(pl) is not None:
         raise Refusal("no_pick_list")
     target = slot_of(pl, line)
     if line.step == PickStep.location:
         raise Refusal("short_needs_location", expected=line.location.code)
-    return pl, line, target
+    return line, target
 
 
 def enter_quantity(session: Session, user: User, scan_id: str, total: int) -> Accepted:
@@ -425,76 +498,214 @@ def enter_quantity(session: Session, user: User, scan_id: str, total: int) -> Ac
     at least one was scanned (so the product is proven). quantity/product ->
     quantity, or tote when complete. Refusals: quantity_invalid, over_pick,
     wrong_product (nothing scanned yet)."""
-    if _seen(session, scan_id):
-        return Accepted("repeat", repeat=True)
-    pl, line, target = _line_in_hand(session, user)
-    if line.step == PickStep.product:
-        raise Refusal("scan_product_first", sku=line.sku.code)
-    if total > line.quantity:
-        raise _over_pick(line, target, total)
-    if total < 1:
-        raise Refusal("quantity_invalid", most=line.quantity)
-    line.picked = total
-    line.step = PickStep.tote if total == line.quantity else PickStep.quantity
-    return _accept(session, user, scan_id, pl, line, "quantity", None, quantity=total)
+    def work(pl: PickList) -> Accepted:
+        line, target = _line_in_hand(pl)
+        if line.step == PickStep.product:
+            raise Refusal("scan_product_first", sku=line.sku.code)
+        if total > line.quantity:
+            raise _over_pick(line, target, total)
+        if total < 1:
+            raise Refusal("quantity_invalid", most=line.quantity)
+        line.picked = total
+        line.step = PickStep.tote if total == line.quantity else PickStep.quantity
+        return _accept(session, user, scan_id, pl, line, "quantity", None, quantity=total)
+    return _on_list(session, user, scan_id, work, same_line=True)
 
 
 def short_pick(session: Session, user: User, scan_id: str) -> Accepted:
     """The bin holds no more than what was picked from it. The missing units
-    are re-dispatched first (hold released, placed at another node or
-    awaiting stock), then the bin is counted at what is really there, so
-    stock stays the sum of the bins. The line goes to its tote step with the
-    units in hand, or is done when there are none. Refusals:
-    short_needs_location, short_not_needed."""
-    from app import masterdata  # masterdata imports the pipeline; import late
+    are taken from the node's other bins that have them free first (new
+    lines, walked next); only what the node cannot cover is re-dispatched
+    (hold released, placed at another node or awaiting stock). Then the bin
+    is counted at what is really there, so stock stays the sum of the bins.
+    The line goes to its tote step with the units in hand, or is done when
+    there are none. Refusals: short_needs_location, short_not_needed."""
+    return _on_list(session, user, scan_id, lambda pl: _short(session, user, scan_id, pl), same_line=True)
 
-    if _seen(session, scan_id):
-        return Accepted("repeat", repeat=True)
-    pl, line, target = _line_in_hand(session, user)
+
+def _short(session: Session, user: User, scan_id: str, pl: PickList) -> Accepted:
+    line, target = _line_in_hand(pl)
     if line.step == PickStep.tote or line.picked >= line.quantity:
         raise Refusal("short_not_needed", quantity=line.quantity, sku=line.sku.code, tote=target.tote)
     missing = line.quantity - line.picked
     f = target.fulfilment
-    placed = redispatch(session, f, {line.sku_id: missing}, reason="short_pick", by=user.code)
+    location, sku = line.location, line.sku
     line.short += missing
     line.quantity = line.picked
     line.step = PickStep.tote if line.picked > 0 else PickStep.done
     if line.step == PickStep.done:
         line.done_at = utcnow()
     session.flush()
-    # What the books say is in the bin: the units picked from it that have not
-    # shipped yet (shipping takes them off); nothing else was found.
-    in_bin = session.scalar(
-        select(func.coalesce(func.sum(PickLine.picked), 0))
-        .join(FulfilmentLine, FulfilmentLine.id == PickLine.fulfilment_line_id)
-        .join(Fulfilment, Fulfilment.id == FulfilmentLine.fulfilment_id)
-        .where(PickLine.location_id == line.location_id, PickLine.sku_id == line.sku_id,
-               Fulfilment.status.in_(NOT_YET_SHIPPED)))
-    counted = masterdata.count_stock(session, pl.node, masterdata.StockBody(items=[masterdata.StockItem(
-        location=line.location.code, sku=line.sku.code, on_hand=int(in_bin))]))
+    elsewhere = _same_node_first(session, pl, line, missing)
+    rest = missing - sum(units for _, units in elsewhere)
+    placed = redispatch(session, f, {sku.id: rest}, reason="short_pick", by=user.code) if rest else []
+    counted = _bin_found_short(session, pl, location, sku, user)
     events.record(session, "pick.short", fulfilment=f, data={
-        "pick_list": pl.ref, "location": line.location.code, "sku": line.sku.code, "missing": missing,
-        "bin_on_hand": int(in_bin), "to": [p.ref for p in placed], "by": user.code,
-        "also_moved": counted.get("redispatched", [])})
-    count.request(session, pl.node, line.location, line.sku, reason="short_pick", by=user)
-    _record(session, user, scan_id, pl, line, "short", line.location.code, missing)
-    session.refresh(pl)
-    _reconcile(session, pl)
+        "pick_list": pl.ref, "location": location.code, "sku": sku.code, "missing": missing,
+        "picked_elsewhere": [{"location": loc.code, "quantity": units} for loc, units in elsewhere],
+        "bin_on_hand": counted["bin_on_hand"], "to": [p.ref for p in placed], "by": user.code,
+        "also_moved": counted["redispatched"]})
+    _record(session, user, scan_id, pl, line, "short", location.code, missing)
+    # The count may have moved units of this list's fulfilments elsewhere.
+    pl = _load_list(session, pl.id)
+    changes = _reconcile(session, pl)
     finished = _finish(session, user, pl)
-    return Accepted("list_done" if finished else "short", line_id=line.id)
+    return Accepted("list_done" if finished else "short", line_id=line.id, changes=tuple(changes))
+
+
+def _same_node_first(session: Session, pl: PickList, line: PickLine, missing: int) -> list[tuple[Location, int]]:
+    """New lines for the missing units at the node's other bins that have
+    them free, placed right after the short line so the picker goes there
+    next. Returns (bin, units) taken; the rest is for another node."""
+    plan: list[tuple[Location, int]] = []
+    left = missing
+    for loc, _on_hand, free in free_in_bins(session, pl.node_id, line.sku_id, lock=True, exclude=line.location_id):
+        if left <= 0:
+            break
+        if free > 0:
+            take = min(free, left)
+            plan.append((loc, take))
+            left -= take
+    if not plan:
+        return []
+    walk = sorted(pl.lines, key=lambda pick_line: pick_line.seq)
+    at = walk.index(line) + 1
+    new = [PickLine(pick_list_id=pl.id, fulfilment_line_id=line.fulfilment_line_id, location_id=loc.id,
+                    sku_id=line.sku_id, quantity=units, picked=0, short=0, step=PickStep.location)
+           for loc, units in plan]
+    # (pick_list_id, seq) is unique and checked row by row: the lines after
+    # the short one step aside to negative numbers before taking their new ones.
+    for i, later in enumerate(walk[at:], start=1):
+        later.seq = -i
+    session.flush()
+    for seq, pick_line in enumerate(walk[:at] + new + walk[at:], start=1):
+        pick_line.seq = seq
+    session.flush()
+    session.add_all(new)
+    session.flush()
+    session.expire(pl, ["lines"])
+    return plan
+
+
+def _bin_found_short(session: Session, pl: PickList, location: Location, sku: Sku, user: User) -> dict:
+    """A bin was found short of `sku`: what the books say is in it now (the
+    units picked from it that have not shipped yet; nothing else was found),
+    and a counter is asked to count it. The one place a short pick corrects
+    a bin; returns the bin's count and the fulfilments the count moved away."""
+    from app import masterdata  # masterdata imports the pipeline; import late
+
+    in_bin = count.in_totes(session, location.id, sku.id)
+    counted = masterdata.count_stock(session, pl.node, masterdata.StockBody(items=[masterdata.StockItem(
+        location=location.code, sku=sku.code, on_hand=in_bin)]))
+    count.request(session, pl.node, location, sku, reason="short_pick", by=user)
+    return {"bin_on_hand": in_bin, "redispatched": counted.get("redispatched", [])}
+
+
+def refresh(session: Session, user: User) -> Accepted:
+    """A reload of a stale screen: the picker's list brought up to date with
+    its fulfilments (list_changed, or list_done when nothing is left), with
+    the reasons. Refusals: no_pick_list, pick_list_released."""
+    pl = _work_of(session, user)
+    changes = _reconcile(session, pl)
+    finished = _finish(session, user, pl)
+    return Accepted("list_done" if finished else "list_changed", changes=tuple(changes))
+
+
+def stale(pl: PickList) -> bool:
+    """Whether the lines no longer match the fulfilments under the list (or
+    its walk is over and it is not closed yet): `refresh` would change it."""
+    if pl.state != PickListState.picking:
+        return False
+    if current_line(pl) is None:
+        return True
+    for slot in pl.orders:
+        f = slot.fulfilment
+        mine = [line for line in pl.lines if line.fulfilment_line.fulfilment_id == f.id]
+        if f.status in GONE:
+            if any(line.step != PickStep.done for line in mine):
+                return True
+            continue
+        if f.status not in LIVE:
+            continue
+        planned: dict[int, int] = defaultdict(int)
+        for line in mine:
+            planned[line.fulfilment_line_id] += line.quantity
+        # Only lines still walked can give units back (what is in a tote stays there).
+        if any(planned[line.fulfilment_line_id] > line.fulfilment_line.quantity
+               for line in mine if line.step != PickStep.done):
+            return True
+    return False
 
 
 # --- the steps --------------------------------------------------------------------------
 
-def _locked_list(session: Session, user: User) -> PickList:
-    """The picker's list, its row locked for this transaction (PostgreSQL; on
-    SQLite the write lock is already held), so two devices of one picker
-    cannot both count the same unit."""
+# Fulfilments whose lines are still walked, and those whose lines leave the walk.
+LIVE = (FulfilmentStatus.reserved, FulfilmentStatus.picking)
+GONE = (FulfilmentStatus.cancelled, FulfilmentStatus.redispatched)
+
+
+def _on_list(session: Session, user: User, scan_id: str, work, same_line: bool) -> Accepted:
+    """Run one scan-like `work` on the picker's list: locks (fixed order),
+    then the scan id (a retry that waited behind its original is a repeat),
+    then the lines brought up to date. When they changed, the work runs only
+    if it still fits (in a savepoint: a refusal about a line that is gone is
+    not the answer), else the answer says what changed. `same_line`: the
+    work is about the line the picker had (keypad, short), not any scan."""
+    pl = _work_of(session, user)
+    if _seen(session, scan_id):
+        return Accepted("repeat", repeat=True)
+    before = current_line(pl)
+    changes = _reconcile(session, pl)
+    if not changes:
+        return work(pl)
+    now = current_line(pl)
+    if now is not None and (not same_line or (before is not None and now.id == before.id)):
+        try:
+            with session.begin_nested():
+                accepted = work(pl)
+            return replace(accepted, changes=tuple(changes) + accepted.changes)
+        except Refusal:
+            pass  # the scan was meant for a line that changed: say what changed instead
+    _record(session, user, scan_id, pl, None, "list_changed", None)
+    finished = _finish(session, user, pl)
+    return Accepted("list_done" if finished else "list_changed", changes=tuple(changes))
+
+
+def _work_of(session: Session, user: User) -> PickList:
+    """The picker's list, locked with what it depends on (`_lock_list`) and
+    read afresh. A list released or finished while waiting for the locks is
+    not the picker's any more."""
     pl_id = session.scalar(select(PickList.id).where(
-        PickList.picker_id == user.id, PickList.state == PickListState.picking).with_for_update())
+        PickList.picker_id == user.id, PickList.state == PickListState.picking).order_by(PickList.id))
     if pl_id is None:
-        raise Refusal("no_pick_list")
-    return session.scalar(_loading(select(PickList)).where(PickList.id == pl_id))
+        raise release_notice(session, user) or Refusal("no_pick_list")
+    pl = _lock_list(session, pl_id)
+    if pl.picker_id != user.id or pl.state != PickListState.picking:
+        raise release_notice(session, user) or Refusal("no_pick_list")
+    return pl
+
+
+def _lock_list(session: Session, pl_id: int) -> PickList:
+    """Lock, in the project's fixed order, the orders of the list's
+    fulfilments, those fulfilments (by id), the list and its lines, until
+    commit (PostgreSQL; SQLite runs one writer at a time); then read them
+    all afresh. A cancel or a re-dispatch of one of its fulfilments and a
+    scan on the list take turns, and each sees what the other did."""
+    f_ids = list(session.scalars(select(PickListFulfilment.fulfilment_id)
+                                 .where(PickListFulfilment.pick_list_id == pl_id)))
+    if f_ids:
+        order_ids = set(session.scalars(select(Fulfilment.order_id).where(Fulfilment.id.in_(f_ids))))
+        session.execute(select(Order.id).where(Order.id.in_(order_ids)).order_by(Order.id).with_for_update())
+        session.execute(select(Fulfilment.id).where(Fulfilment.id.in_(f_ids)).order_by(Fulfilment.id)
+                        .with_for_update())
+    session.execute(select(PickList.id).where(PickList.id == pl_id).with_for_update())
+    session.execute(select(PickLine.id).where(PickLine.pick_list_id == pl_id).order_by(PickLine.id).with_for_update())
+    return _load_list(session, pl_id)
+
+
+def _load_list(session: Session, pl_id: int) -> PickList:
+    return session.scalar(_loading(select(PickList)).where(PickList.id == pl_id)
+                          .execution_options(populate_existing=True))
 
 
 def _seen(session: Session, scan_id: str) -> bool:
@@ -503,8 +714,8 @@ def _seen(session: Session, scan_id: str) -> bool:
 
 def _record(session: Session, user: User, scan_id: str, pl: PickList, line: PickLine | None, action: str,
             code: str | None, quantity: int | None = None) -> None:
-    # The unique key on scan_id makes a concurrent retry of the same scan fail
-    # here and run again, to find it already counted.
+    # Checked after the list's locks (`_on_list`), so a retry of the same scan
+    # finds it here; the unique key on scan_id is the backstop.
     session.add(ScanRecord(scan_id=scan_id, user_id=user.id, work="pick", action=action, code=code,
                            quantity=quantity, pick_list_id=pl.id, pick_line_id=line.id if line else None))
     session.flush()
@@ -599,35 +810,64 @@ def _finish(session: Session, user: User, pl: PickList) -> bool:
     return True
 
 
-def _reconcile(session: Session, pl: PickList) -> None:
-    """Keep lines true to their fulfilments, which can change under a list: a
-    cancel, a re-dispatch after a stock count. Units already in hand stay on
-    the line (they go to the tote); what is no longer wanted is dropped."""
+def _reconcile(session: Session, pl: PickList) -> list[Change]:
+    """Keep lines true to their fulfilments, which can change under a list:
+    a cancel, a re-dispatch, a stock count. A cancelled or moved
+    fulfilment's lines leave the walk, and what was picked for it goes back
+    (`put_back_list`). A fulfilment that wants fewer units: what is no longer
+    wanted is dropped, units not yet picked first, then units in hand (they
+    go back to their bin). Returns what changed and why."""
     now = utcnow()
-    planned: dict[int, list[PickLine]] = defaultdict(list)
-    for line in pl.lines:
-        planned[line.fulfilment_line_id].append(line)
-    for lines in planned.values():
-        fl = lines[0].fulfilment_line
-        f = next(s.fulfilment for s in pl.orders if s.fulfilment_id == fl.fulfilment_id)
-        wanted = fl.quantity if f.status in (FulfilmentStatus.reserved, FulfilmentStatus.picking) else 0
-        excess = sum(line.quantity for line in lines) - wanted
-        for line in reversed(lines):
+    changes: list[Change] = []
+    for slot in pl.orders:
+        f = slot.fulfilment
+        mine = [line for line in pl.lines if line.fulfilment_line.fulfilment_id == f.id]
+        if f.status in GONE:
+            walking = [line for line in mine if line.step != PickStep.done]
+            if not walking:
+                continue
+            for line in walking:
+                line.quantity = line.picked
+                line.step, line.done_at = PickStep.done, now
+            session.flush()
+            changes.append(Change("cancelled" if f.status == FulfilmentStatus.cancelled else "moved", f.ref,
+                                  put_back_list(f)))
+            continue
+        if f.status not in LIVE:
+            continue
+        back: dict[tuple[str, str], int] = defaultdict(int)
+        reduced = False
+        planned: dict[int, list[PickLine]] = defaultdict(list)
+        for line in mine:
+            planned[line.fulfilment_line_id].append(line)
+        for lines in planned.values():
+            excess = sum(line.quantity for line in lines) - lines[0].fulfilment_line.quantity
             if excess <= 0:
-                break
-            if line.step == PickStep.done:
                 continue
-            drop = min(excess, line.quantity - line.picked)
-            if drop <= 0:
-                continue
-            line.quantity -= drop
-            excess -= drop
-            if line.picked == line.quantity:
-                if line.picked == 0:
+            for line in reversed(lines):
+                if excess <= 0:
+                    break
+                if line.step == PickStep.done:
+                    continue
+                drop = min(excess, line.quantity - line.picked)
+                line.quantity -= drop
+                excess -= drop
+                give_back = min(excess, line.picked)
+                reduced = reduced or drop > 0 or give_back > 0
+                if give_back > 0:
+                    line.picked -= give_back
+                    line.quantity -= give_back
+                    excess -= give_back
+                    back[(line.sku.code, line.location.code)] += give_back
+                if line.quantity == 0:
                     line.step, line.done_at = PickStep.done, now
-                elif line.step != PickStep.location:
+                elif line.picked == line.quantity and line.step != PickStep.location:
                     line.step = PickStep.tote
+        if reduced:
+            changes.append(Change("reduced", f.ref, ", ".join(
+                f"{sku} × {units} → {bin_}" for (sku, bin_), units in sorted(back.items())) or "—"))
     session.flush()
+    return changes
 
 
 def _node_of(session: Session, user: User) -> Node:

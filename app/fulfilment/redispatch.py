@@ -7,11 +7,12 @@ back to it, so the order document shows where every unit went.
 """
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.fulfilment import dispatch, events, orders, reserve
 from app.fulfilment.errors import Refusal
-from app.models import Fulfilment, FulfilmentStatus, utcnow
+from app.models import Fulfilment, FulfilmentLine, FulfilmentStatus, utcnow
 
 MOVABLE = {FulfilmentStatus.reserved, FulfilmentStatus.picking, FulfilmentStatus.picked}
 
@@ -28,7 +29,15 @@ def failed_nodes(f: Fulfilment) -> set[int]:
 
 def redispatch(session: Session, f: Fulfilment, missing: dict[int, int] | None, reason: str,
                by: str | None = None) -> list[Fulfilment]:
-    """Move `missing` (sku_id -> units; None: everything left) away from `f`."""
+    """Move `missing` (sku_id -> units; None: everything left) away from `f`.
+
+    The order and its fulfilments are locked first and read afresh, lines
+    too: a lead's re-dispatch, a short pick and a cancel of the same
+    fulfilment take turns, and the second one moves only what is still
+    there (never the same units twice, never out of a cancelled one)."""
+    orders.lock(session, f.order)
+    session.scalars(select(FulfilmentLine).where(FulfilmentLine.fulfilment_id == f.id)
+                    .execution_options(populate_existing=True)).all()
     if f.status not in MOVABLE:
         raise Refusal("redispatch_not_allowed", fulfilment=f.ref, status=f.status.value)
     by_sku = {line.sku_id: line for line in f.lines}

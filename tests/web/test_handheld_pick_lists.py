@@ -164,8 +164,12 @@ def test_a_lead_releases_an_abandoned_list_and_the_next_picker_resumes_it(app, f
     again = lead.post("/pick/lists/PL-000001/release")
     assert again.status_code == 422 and refusal_of(again) == "pick_list_not_held"
 
-    # The first picker's handheld no longer holds it.
-    assert refusal_of(hh.scan(BARCODES["SKU-A"])) == "no_pick_list"
+    # The first picker's handheld no longer holds it, and says who released it.
+    scanned = hh.scan(BARCODES["SKU-A"])
+    assert refusal_of(scanned) == "pick_list_released"
+    assert "组长 李娜 已释放拣货单 PL-000001" in text(scanned)
+    reloaded = gone.get("/pick/work")
+    assert reloaded.status_code == 200 and "组长 李娜 已释放拣货单 PL-000001" in text(reloaded)
 
     login(next_picker, "P2", "2222")
     home = next_picker.get("/pick")

@@ -1,7 +1,7 @@
 """stock counts: cycle counts per bin and SKU (requested, counted, variance, a lead's decision)
 
 Revision ID: 0009c
-Revises: 0008
+Revises: 0009b
 Create Date: 2026-12-01 15:30:00.000000
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision = '0009c'
-down_revision = '0008'
+down_revision = '0009b'
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,10 @@ Screens, as named states:
 
 Every scan answers with the screen to show next; a refusal answers 422 with
 the same screen and the catalogue's message in a banner, nothing recorded.
+A screen whose list changed underneath (an order cancelled, a fulfilment
+re-dispatched) heals on the next scan or reload: the current line, with a
+notice saying what changed and what to put back; a list a lead released
+says so on the home screen.
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from app.models import (
 )
 from app.web import database
 from app.web.auth import role_required
-from app.web.handheld import render_screen, scan_id, current_user as _me
+from app.web.handheld import current_user as _me, refusal_text, render_screen, scan_id
 
 bp = Blueprint("pick", __name__, url_prefix="/pick")
 
@@ -56,34 +60,87 @@ bp.add_app_template_global(pick.progress, "pick_progress")
 
 # --- what to show --------------------------------------------------------------------
 
-def _show(refusal: Refusal | None = None, notice: str | None = None, finished: str | None = None):
-    """The screen for where the picker stands now, with a refusal or a notice."""
+def _show(refusal: Refusal | None = None, notice: str | None = None, finished: str | None = None,
+          changed: str | None = None):
+    """The screen for where the picker stands now, with a refusal or a
+    notice; `changed`: what changed under the list, said first."""
     status = refusal.status if refusal is not None else 200
     if status in (401, 403, 404, 409):
         status = 422  # in place, like any refusal on a handheld screen
+    healed, finished_now = _heal()
+    changed = _joined(changed, healed)
+    notice = _joined(changed, notice)
+    notice_kind = "changed" if changed else None
+    finished = finished or finished_now
     with database().reading() as s:
         if finished is not None:
             done = _finished_list(s, finished)
             if done is not None:
                 return render_screen(SCREENS + "done.html", status, {"HX-Push-Url": url_for("pick.done", ref=finished)},
                                      pl=done, rows=_done_rows(done), batch=pick.BATCH_ORDERS,
-                                     refusal=refusal, notice=notice)
+                                     refusal=refusal, notice=notice, notice_kind=notice_kind)
         pl = pick.held_by(s, _me(s))
         if pl is None:
+            if refusal is None and notice is None:
+                released = pick.release_notice(s, _me(s))
+                if released is not None:
+                    notice, notice_kind = refusal_text(released), "changed"
             return render_screen(SCREENS + "home.html", status, {"HX-Push-Url": url_for("pick.home")},
-                                 **_home_context(s), refusal=refusal, notice=notice)
+                                 **_home_context(s), refusal=refusal, notice=notice, notice_kind=notice_kind)
         headers = {"HX-Push-Url": url_for("pick.work")}
         slot = pick.next_tote_slot(pl)
         if slot is not None:
             return render_screen(SCREENS + "totes.html", status, headers, pl=pl, slot=slot,
-                                 refusal=refusal, notice=notice)
+                                 refusal=refusal, notice=notice, notice_kind=notice_kind)
         line = pick.current_line(pl)
         if line is None:
             return render_screen(SCREENS + "home.html", status, {"HX-Push-Url": url_for("pick.home")},
-                                 **_home_context(s), refusal=refusal, notice=notice)
+                                 **_home_context(s), refusal=refusal, notice=notice, notice_kind=notice_kind)
         done, total = pick.progress(pl)
         return render_screen(SCREENS + "line.html", status, headers, pl=pl, line=line,
-                             slot=pick.slot_of(pl, line), done=done, total=total, refusal=refusal, notice=notice)
+                             slot=pick.slot_of(pl, line), done=done, total=total, refusal=refusal, notice=notice,
+                             notice_kind=notice_kind)
+
+
+def _heal() -> tuple[str | None, str | None]:
+    """A stale screen heals itself: when the picker's list no longer matches
+    its fulfilments, bring it up to date now (a write, only then). Returns
+    what changed, as a notice, and the list's ref if that finished it."""
+    with database().reading() as s:
+        pl = pick.held_by(s, _me(s))
+        if pl is None or not pick.stale(pl):
+            return None, None
+        ref = pl.ref
+    try:
+        accepted = database().run(lambda s: pick.refresh(s, _me(s)))
+    except Refusal:
+        return None, None  # released or finished meanwhile: the screen shows where the picker stands
+    return _changes_text(accepted.changes), ref if accepted.what == "list_done" else None
+
+
+def _changes_text(changes) -> str | None:
+    """What changed under the list, in the picker's words, one sentence each."""
+    texts = []
+    for change in changes:
+        if change.why == "cancelled":
+            text = _("Order %(fulfilment)s was cancelled: its lines are gone.", fulfilment=change.fulfilment)
+        elif change.why == "moved":
+            text = _("%(fulfilment)s was moved to another node: its lines are gone.", fulfilment=change.fulfilment)
+        else:
+            text = _("%(fulfilment)s needs fewer units now: its lines were shortened.", fulfilment=change.fulfilment)
+        if change.put_back != "—":
+            if change.why == "reduced":
+                text = _joined(text, _("Put back what it no longer needs: %(bins)s.", bins=change.put_back))
+            else:
+                text = _joined(text, _("Put back what was picked for it: %(bins)s.", bins=change.put_back))
+        texts.append(text)
+    return _joined(*texts)
+
+
+def _joined(*sentences: str | None) -> str | None:
+    """Sentences one after another: a space between them in English, none in Chinese."""
+    gap = "" if (g.get("language") or "zh").startswith("zh") else " "
+    return gap.join(n for n in sentences if n) or None
 
 
 def _home_context(s: Session) -> dict:
@@ -140,9 +197,10 @@ def _after(work) -> tuple:
         accepted = database().run(lambda s: work(s, _me(s)))
     except Refusal as refusal:
         return _show(refusal=refusal)
+    changed = _changes_text(accepted.changes)
     if accepted.what == "list_done" and ref is not None:
-        return _show(notice=_("List finished."), finished=ref)
-    return _show(notice=_notice(accepted))
+        return _show(notice=_("List finished."), finished=ref, changed=changed)
+    return _show(notice=_notice(accepted), changed=changed)
 
 
 # --- screens -------------------------------------------------------------------------
@@ -150,9 +208,14 @@ def _after(work) -> tuple:
 @bp.get("")
 @role_required(*PICKING)
 def home():
-    """home: my node, orders waiting, claim or resume."""
+    """home: my node, orders waiting, claim or resume (and whether a lead
+    released the list I held)."""
     with database().reading() as s:
-        return render_screen(SCREENS + "home.html", **_home_context(s))
+        context = _home_context(s)
+        released = pick.release_notice(s, _me(s)) if context["held"] is None else None
+        return render_screen(SCREENS + "home.html", **context,
+                             notice=refusal_text(released) if released is not None else None,
+                             notice_kind="changed" if released is not None else None)
 
 
 @bp.get("/work")
@@ -190,8 +253,10 @@ def scan():
     line/tote: the order's tote -> next line, or done after the last.
     Refusals (422, same screen): not_a_tote, tote_in_use, wrong_location,
     wrong_product, product_of_another_line, over_pick, pick_incomplete,
-    wrong_tote, scan_unreadable, no_pick_list. A repeated scan id: the same
-    screen, nothing counted twice."""
+    wrong_tote, scan_unreadable, no_pick_list, pick_list_released (home). A
+    repeated scan id: the same screen, nothing counted twice. The list
+    changed underneath: the current line with a notice saying what changed
+    (the scan applied only if it fits that line)."""
     code = request.form.get("scan", "")
     sid = scan_id()
     return _after(lambda s, me: pick.scan(s, me, sid, code))
@@ -203,7 +268,7 @@ def keypad():
     """quantity: the keypad for the current line (after one unit was scanned)."""
     with database().reading() as s:
         pl = pick.held_by(s, _me(s))
-        line = pick.current_line(pl) if pl is not None else None
+        line = pick.current_line(pl) if pl is not None and not pick.stale(pl) else None
         if line is None or line.step not in (PickStep.quantity, PickStep.tote):
             return redirect(url_for("pick.work"))
         return render_screen(SCREENS + "quantity.html", pl=pl, line=line, slot=pick.slot_of(pl, line))
@@ -231,7 +296,7 @@ def short_confirm():
     """short: what will happen if the bin is reported short; confirm or go back."""
     with database().reading() as s:
         pl = pick.held_by(s, _me(s))
-        line = pick.current_line(pl) if pl is not None else None
+        line = pick.current_line(pl) if pl is not None and not pick.stale(pl) else None
         if line is None or line.step not in (PickStep.product, PickStep.quantity):
             return redirect(url_for("pick.work"))
         return render_screen(SCREENS + "short.html", pl=pl, line=line, slot=pick.slot_of(pl, line),
