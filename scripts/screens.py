@@ -11,8 +11,9 @@ intercepted parcel, the manifest) and returns at the dock (a parcel its carrier
 reported returned: a refused label, its items, the put-away); then the lead's
 live queues (tablet and phone, whole pages) and a re-dispatched fulfilment's
 page; then the same-city rider at the store (pickup scan, the drop list, a
-wrong code, delivered). Codes to scan are read from the database, as a picker
-reads them off the screen.
+wrong code, delivered); then the database down: a scan kept and sent again,
+and the page that reloads itself. Codes to scan are read from the database,
+as a picker reads them off the screen.
 """
 from __future__ import annotations
 
@@ -524,6 +525,40 @@ def rider(browser, base: str, app) -> None:
         context.close()
 
 
+def outage(browser, base: str, app) -> None:
+    """The database down (played by the app's Database raising what psycopg
+    raises): a scan kept for sending again, and a screen opened meanwhile."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    db = app.extensions["luyue.db"]
+    app.config["LUYUE"].unavailable_retry_after_seconds = 5
+
+    def down(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, psycopg.OperationalError("connection timeout expired"))
+
+    for lang in ("zh", "en"):
+        badge, pin = PICKERS[lang]
+        context, page = log_in(browser, base, badge, pin, lang, user_language=lang)
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            page.locator("button[name=orders][value='1']").click()
+        page.wait_for_timeout(100)
+        real = db.transaction, db.reading
+        db.transaction = db.reading = down
+        try:
+            field = page.locator("[data-scan-input]")
+            field.press_sequentially(f"TOTE-{lang.upper()}-OUT")
+            with page.expect_response(lambda r: r.status == 503):
+                field.press("Enter")
+            page.wait_for_selector(".banner-network")
+            shoot(page, "71-outage-scan-kept", lang)
+            page.goto(base + "/pick")
+            shoot(page, "70-outage-page", lang)
+        finally:
+            db.transaction, db.reading = real
+        context.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
@@ -557,6 +592,7 @@ def main() -> None:
             pack_and_ship(browser, base, app)
             lead_dashboard(browser, base, app)
             rider(browser, base, app)
+            outage(browser, base, app)
             browser.close()
     finally:
         server.shutdown()
