@@ -65,13 +65,18 @@ def _bounded_connection(answer_seconds: float) -> type:
     disconnect."""
     import psycopg
 
+    # Connection.wait(timeout=) and the error it raises: psycopg 3.3 (pyproject).
+    no_answer = getattr(psycopg.errors, "_WaitTimeout", None)
+    if no_answer is None:
+        raise RuntimeError(f"psycopg {psycopg.__version__} cannot bound a wait; luyue needs psycopg 3.3 or later")
+
     class BoundedConnection(psycopg.Connection):
         def wait(self, gen, *args, **kwargs):
             timeout = kwargs.get("timeout")
             kwargs["timeout"] = answer_seconds if timeout is None else min(timeout, answer_seconds)
             try:
                 return super().wait(gen, *args, **kwargs)
-            except psycopg.errors._WaitTimeout:
+            except no_answer:
                 if timeout is not None and timeout <= answer_seconds:
                     raise  # the caller's own, shorter limit (notifies)
                 self.pgconn.finish()

@@ -283,3 +283,24 @@ def test_a_statement_sent_to_a_frozen_database_fails_after_the_answer_timeout_an
             took = time.monotonic() - started
     assert ANSWER - 0.2 <= took < ANSWER + MARGIN, took
     assert failed.value.connection_invalidated and is_outage(failed.value)
+
+
+def test_a_slow_statement_is_cancelled_by_the_server_and_a_wrong_one_is_a_bug_not_an_outage(cluster, served, tmp_path):
+    db = served[0].extensions["luyue.db"]
+    with db.engine.connect() as conn:
+        started = time.monotonic()
+        with pytest.raises(DBAPIError) as slow:
+            conn.execute(text("SELECT pg_sleep(5)"))
+        took = time.monotonic() - started
+        conn.rollback()
+        assert conn.execute(text("SELECT 1")).scalar_one() == 1  # the connection is still good
+    assert slow.value.orig.sqlstate == "57014" and is_outage(slow.value)  # statement timeout: try later
+    assert LIMITS["db_statement_timeout_seconds"] - 0.1 <= took < ANSWER, took
+    with db.engine.connect() as conn, pytest.raises(DBAPIError) as wrong:
+        conn.execute(text("SELECT * FROM no_such_table"))
+    assert not is_outage(wrong.value)
+    sqlite = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with sqlite.connect() as conn, pytest.raises(DBAPIError) as missing:
+        conn.execute(text("SELECT * FROM no_such_table"))
+    sqlite.dispose()
+    assert not is_outage(missing.value)
