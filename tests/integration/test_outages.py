@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,6 +270,35 @@ def test_a_hung_database_answers_503_within_the_timeouts_and_healthz_within_two_
     everything_works(app, headers, pickers)
 
 
+def test_health_checks_sent_together_to_a_frozen_database_all_answer_503_in_time_and_share_one_probe(
+        cluster, served):
+    app = served[0]
+    assert app.test_client().get("/healthz").status_code == 200
+    checks = 12
+    start = threading.Barrier(checks)
+    answers: list = [None] * checks
+
+    def check(i: int) -> None:
+        start.wait(timeout=10)
+        answers[i] = timed(lambda: app.test_client().get("/healthz"))
+
+    for _ in range(3):
+        with cluster.frozen():
+            threads = [threading.Thread(target=check, args=(i,)) for i in range(checks)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=10)
+            probes = [t for t in threading.enumerate() if t.name == "luyue-health"]
+            assert not any(t.is_alive() for t in threads), "a health check hung"
+        assert [answer.status_code for answer, _ in answers] == [503] * checks
+        assert max(took for _, took in answers) < 2, answers
+        assert len(probes) == 1, probes  # one thread waits on the database, not one per check
+        for probe in probes:
+            probe.join(timeout=10)  # continued, it finishes its read
+    assert app.test_client().get("/healthz").status_code == 200
+
+
 def test_a_statement_sent_to_a_frozen_database_fails_after_the_answer_timeout_and_drops_the_connection(
         cluster, served):
     """The server's statement timeout cannot fire in a frozen server, and a
@@ -304,3 +334,26 @@ def test_a_slow_statement_is_cancelled_by_the_server_and_a_wrong_one_is_a_bug_no
         conn.execute(text("SELECT * FROM no_such_table"))
     sqlite.dispose()
     assert not is_outage(missing.value)
+
+
+def test_the_outage_log_says_each_type_of_failure_once_per_interval_with_how_many_were_left_out(monkeypatch, caplog):
+    import psycopg
+
+    from app import outage
+    now = [1000.0]
+    monkeypatch.setattr(outage.time, "monotonic", lambda: now[0])
+    log = outage.OutageLog(every=10)
+    logger = logging.getLogger("outage-test")
+    refused = psycopg.OperationalError("connection refused")
+    timed_out = psycopg.errors.ConnectionTimeout("connection timeout expired")
+    with caplog.at_level(logging.WARNING, logger="outage-test"):
+        written = [log.report(logger, "GET /x", refused) for _ in range(50)]
+        written.append(log.report(logger, "GET /x", timed_out))  # another type: said at once
+        now[0] += 10
+        written.append(log.report(logger, "GET /y", refused))
+    assert written == [True] + [False] * 49 + [True, True]
+    assert [r.getMessage() for r in caplog.records] == [
+        "GET /x: the database is unreachable (OperationalError): connection refused",
+        "GET /x: the database is unreachable (ConnectionTimeout): connection timeout expired",
+        "GET /y: the database is unreachable (OperationalError): connection refused [49 more since the last line]",
+    ]
