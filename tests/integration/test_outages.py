@@ -3,10 +3,11 @@ with Retry-After within the configured seconds (API, screens, /healthz), the
 log says so a few times rather than once per request, and the same process
 works again once the database is back.
 
-These tests run their own PostgreSQL cluster (initdb and pg_ctl, as the
-`postgres` system user when run as root) on a free port, so they can stop it
-and freeze it (SIGSTOP of the postmaster and every backend: a host that hangs
-but still accepts TCP). With LUYUE_TEST_POSTGRES_URL set they never skip.
+These tests run their own PostgreSQL cluster (initdb and pg_ctl of Debian's
+packages, or from LUYUE_PG_BIN; as the `postgres` system user when run as
+root) on a free port, so they can stop it and freeze it (SIGSTOP of the
+postmaster and every backend: a host that hangs but still accepts TCP). With
+LUYUE_TEST_POSTGRES_URL set they never skip.
 """
 from __future__ import annotations
 
@@ -34,7 +35,17 @@ from app.access import create_token, create_user
 from app.models import Base
 from app.outage import is_outage
 
-PG_BIN = Path(os.environ.get("LUYUE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """LUYUE_PG_BIN, else the newest of Debian's /usr/lib/postgresql/<major>/bin."""
+    if os.environ.get("LUYUE_PG_BIN"):
+        return Path(os.environ["LUYUE_PG_BIN"])
+    majors = [p.parent.parent for p in Path("/usr/lib/postgresql").glob("*/bin/initdb")]
+    newest = max((m for m in majors if m.name.isdigit()), key=lambda m: int(m.name), default=None)
+    return newest / "bin" if newest else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 # Low limits, so the whole module takes seconds; libpq's connect timeout
 # cannot go under 2 s.
