@@ -47,9 +47,10 @@ def _language() -> str:
 
 
 def unavailable(error: Exception):
-    """The database is down or did not answer in time: 503 with Retry-After,
-    nothing written (the transaction never committed). The API gets the
-    contract's body; a screen, a page that tries again by itself."""
+    """The database is down or did not answer in time: 503 with Retry-After.
+    The transaction did not commit (should the connection drop during the
+    commit itself, the retry is recognised by its scan id or external_id).
+    The API gets the contract's body; a screen, a page that tries again."""
     seconds = current_app.config["LUYUE"].unavailable_retry_after_seconds
     database().outages.report(current_app.logger, f"{request.method} {request.path}", error)
     refusal = Refusal("unavailable", seconds=seconds, details={"retry_after_seconds": seconds})
