@@ -13,7 +13,7 @@ from flask_sock import Sock
 from htmx_flask import Htmx
 
 from app.config import Settings
-from app.db import Database
+from app.db import Database, Timeouts
 from app.fulfilment import clock
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -43,7 +43,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     clock.configure(settings.timezone)
-    app.extensions["luyue.db"] = Database(settings.database_url, echo=settings.sql_echo)
+    timeouts = Timeouts(connect=settings.db_connect_timeout_seconds,
+                        statement=settings.db_statement_timeout_seconds, pool=settings.db_pool_timeout_seconds)
+    app.extensions["luyue.db"] = Database(settings.database_url, echo=settings.sql_echo, timeouts=timeouts)
     # One line per event, on stderr, through the root logger (gunicorn's too):
     # Flask's own handler would print every line a second time.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

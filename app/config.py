@@ -49,6 +49,18 @@ class Settings:
     # receiver inside the same network); off, so a channel's URL cannot reach
     # what sits behind the server.
     webhook_allow_private: bool = False
+    # The database's time limits (PostgreSQL), so a database that is down or
+    # hung costs a request seconds and a 503, not a hang: opening a
+    # connection (libpq counts whole seconds, at least 2), one statement (the
+    # server cancels it; the client gives up one second later if the server
+    # does not answer at all), waiting for a free connection of the pool.
+    db_connect_timeout_seconds: float = 3.0
+    db_statement_timeout_seconds: float = 5.0
+    db_pool_timeout_seconds: float = 3.0
+    # What a 503 `unavailable` tells clients to wait before retrying, and how
+    # long GET /healthz waits for the database before it answers 503.
+    unavailable_retry_after_seconds: int = 5
+    health_timeout_seconds: float = 1.5
 
     # Cycle counts on the handheld: a count off the books by more than this
     # many units (either way) waits for a lead to approve it or order a

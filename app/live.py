@@ -79,7 +79,7 @@ class Hub:
         url = self.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         while not self._stop.is_set():
             try:
-                with psycopg.connect(url, autocommit=True) as conn:
+                with psycopg.connect(url, autocommit=True, **self.db.timeouts.libpq()) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     # Catch up on anything committed while we were not listening.
                     seq = conn.execute("SELECT last_seq FROM event_counter WHERE id = 1").fetchone()[0]
@@ -87,8 +87,8 @@ class Hub:
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
                             self.notify(0, int(note.payload))
-            except Exception:  # the database went away: listen again shortly
-                log.warning("live listener lost its connection; reconnecting", exc_info=True)
+            except Exception as e:  # the database went away: listen again shortly
+                self.db.outages.failed(log, "live listener (reconnecting)", e)
                 self._stop.wait(1.0)
 
 

@@ -60,8 +60,8 @@ def start(app: Flask, interval: float = INTERVAL_SECONDS) -> threading.Event:
                 done = run_due(app)
                 if any(done.values()):
                     log.info("scheduled work: %s", done)
-            except Exception:  # the next round tries again
-                log.exception("scheduled work failed")
+            except Exception as e:  # the next round tries again
+                app.extensions["luyue.db"].outages.failed(log, "scheduled work", e)
 
     threading.Thread(target=loop, name="luyue-scheduler", daemon=True).start()
     return stop

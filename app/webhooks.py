@@ -399,8 +399,8 @@ class Sender:
                 break
             try:
                 self.send_due()
-            except Exception:  # the database went away: the next round tries again
-                log.exception("webhook round failed")
+            except Exception as e:  # the database went away: the next round tries again
+                self.db.outages.failed(log, "webhook round", e)
             # Commits during the gap are looked at together after it: a busy
             # intake costs a few rounds a second, not one per commit.
             self._stop.wait(ROUND_GAP_SECONDS)
@@ -466,8 +466,8 @@ class Sender:
                               self.allow_private)
                 if not self._record(webhook_id, item, cursor, failures, answer):
                     return
-        except Exception:
-            log.exception("webhook %s: sending failed", webhook_id)
+        except Exception as e:
+            self.db.outages.failed(log, f"webhook {webhook_id}: sending", e)
         finally:
             self._release(webhook_id)
             with self._lock:
@@ -505,8 +505,8 @@ class Sender:
             with self.db.transaction() as s:
                 s.execute(update(Webhook).where(Webhook.id == webhook_id, Webhook.lease_owner == self.owner)
                           .values(lease_owner=None, lease_until=None).execution_options(synchronize_session=False))
-        except Exception:  # the lease runs out by itself
-            log.warning("webhook %s: could not release the lease", webhook_id, exc_info=True)
+        except Exception as e:  # the lease runs out by itself
+            self.db.outages.failed(log, f"webhook {webhook_id}: releasing the lease", e)
 
 
 def start(app) -> Sender:

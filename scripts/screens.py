@@ -13,8 +13,9 @@ live queues (tablet and phone, whole pages) and a re-dispatched fulfilment's
 page; then the same-city rider at the store (pickup scan, the drop list, a
 wrong code, delivered); then the cycle count (a count a lead asked for, the
 bin, units scanned, the keypad, a wrong product, applied, a variance sent to
-the lead) and the lead's counts page. Codes to scan are read from the
-database, as a picker reads them off the screen.
+the lead) and the lead's counts page; then the database down: a scan kept
+and sent again, and the page that reloads itself. Codes to scan are read
+from the database, as a picker reads them off the screen.
 
     python scripts/screens.py --only counts   # just those walks; other shots stay
 """
@@ -654,7 +655,45 @@ def counts(browser, base: str, app) -> None:
         context.close()
 
 
-WALKS = ("pick", "lead_board", "pack_and_ship", "lead_dashboard", "rider", "counts", "pick_changed")
+def outage(browser, base: str, app) -> None:
+    """The database down (played by the app's Database raising what psycopg
+    raises): a scan kept for sending again, and a screen opened meanwhile."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    db = app.extensions["luyue.db"]
+    app.config["LUYUE"].unavailable_retry_after_seconds = 5
+
+    def down(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, psycopg.OperationalError("connection timeout expired"))
+
+    for lang in ("zh", "en"):
+        badge, pin = PICKERS[lang]
+        context, page = log_in(browser, base, badge, pin, lang, user_language=lang)
+        claim = page.locator("button[name=orders][value='1']")
+        if claim.count():
+            with page.expect_response(lambda r: r.request.method == "POST"):
+                claim.click()
+            page.wait_for_timeout(100)
+        else:  # the picker still holds a list from the screens before
+            page.goto(base + "/pick/work")
+        real = db.transaction, db.reading
+        db.transaction = db.reading = down
+        try:
+            field = page.locator("[data-scan-input]")
+            field.press_sequentially(f"TOTE-{lang.upper()}-OUT")
+            with page.expect_response(lambda r: r.status == 503):
+                field.press("Enter")
+            page.wait_for_selector(".banner-network")
+            shoot(page, "71-outage-scan-kept", lang)
+            page.goto(base + "/pick")
+            shoot(page, "70-outage-page", lang)
+        finally:
+            db.transaction, db.reading = real
+        context.close()
+
+
+WALKS = ("pick", "lead_board", "pack_and_ship", "lead_dashboard", "rider", "counts", "outage", "pick_changed")
 
 
 def main() -> None:
@@ -691,7 +730,7 @@ def main() -> None:
                 with app.extensions["luyue.db"].transaction() as s:
                     pick.claim_next(s, s.scalar(select(User).where(User.code == "P002")), 2)
                 lead_board(browser, base, app)
-            for name in ("pack_and_ship", "lead_dashboard", "rider", "counts", "pick_changed"):
+            for name in ("pack_and_ship", "lead_dashboard", "rider", "counts", "outage", "pick_changed"):
                 # pick_changed last: it leaves two released lists behind.
                 if name in walks:
                     globals()[name](browser, base, app)

@@ -21,6 +21,10 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "rate_limited": (429, "Too many requests; retry after {seconds} s.", "请求过多,请 {seconds} 秒后重试。"),
     "unsupported_media_type": (415, "Send the body as application/json.", "请求体须为 application/json。"),
     "method_not_allowed": (405, "This address does not take {method}.", "该地址不支持 {method}。"),
+    # The database is down or did not answer in time (any request)
+    "unavailable": (503, "The system cannot reach its database right now and is reconnecting; nothing was "
+                         "recorded. Try again in {seconds} s.",
+                    "系统暂时连不上数据库，正在重新连接，本次操作未记录。请 {seconds} 秒后重试。"),
     # Order lifecycle
     "not_serviceable": (422, "No node delivers same-city to this address: the nearest, {node}, is {km} km away "
                              "and its riders go {radius} km. Send it as express.",

@@ -45,7 +45,8 @@ def _new_scan_id() -> str:
 def load_user() -> None:
     g.user = None
     user_id = session.get("user_id")
-    if user_id is not None:
+    # Static files need no worker: they load even while the database is down.
+    if user_id is not None and request.endpoint != "static":
         hours = current_app.config["LUYUE"].session_hours
         if time.time() - float(session.get("login_at", 0)) > hours * 3600:
             session.pop("user_id", None)

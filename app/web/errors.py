@@ -1,12 +1,16 @@
 """One place that turns refusals and HTTP errors into answers: the contract's
-JSON error body under /api, a page elsewhere. Every refusal logs one line."""
+JSON error body under /api, a page elsewhere. Every refusal logs one line; a
+database outage (503 `unavailable`) one line now and then, not one per request."""
 from __future__ import annotations
 
-from flask import Flask, current_app, jsonify, render_template_string, request
+from flask import Flask, current_app, g, jsonify, render_template, render_template_string, request, session
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from app import MAX_BODY_BYTES
 from app.fulfilment.errors import Refusal
+from app.outage import is_outage
+from app.web import database
 
 _HTTP_REFUSALS = {
     401: lambda e: Refusal("unauthorized"),
@@ -37,8 +41,26 @@ def answer(refusal: Refusal, status: int | None = None):
 
 
 def _language() -> str:
-    from flask import g
-    return getattr(g, "language", None) or "zh"
+    # Before the worker was read from the database (it may be down), the
+    # language chosen at login is still in the session cookie.
+    return getattr(g, "language", None) or session.get("language") or "zh"
+
+
+def unavailable(error: Exception):
+    """The database is down or did not answer in time: 503 with Retry-After.
+    The transaction did not commit (should the connection drop during the
+    commit itself, the retry is recognised by its scan id or external_id).
+    The API gets the contract's body; a screen, a page that tries again."""
+    seconds = current_app.config["LUYUE"].unavailable_retry_after_seconds
+    database().outages.report(current_app.logger, f"{request.method} {request.path}", error)
+    refusal = Refusal("unavailable", seconds=seconds, details={"retry_after_seconds": seconds})
+    headers = {"Retry-After": str(seconds)}
+    if wants_json():
+        return jsonify(refusal.body()), 503, headers
+    g.language = _language()
+    g.setdefault("user", None)
+    return render_template("unavailable.html", refusal=refusal, seconds=seconds,
+                           reload=request.method == "GET"), 503, headers
 
 
 def register(app: Flask) -> None:
@@ -56,6 +78,10 @@ def register(app: Flask) -> None:
                                           "details": {}}}), e.code
             return e
         return answer(make(e), e.code)
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database(e: SQLAlchemyError):
+        return unavailable(e) if is_outage(e) else _crash(e)
 
     @app.errorhandler(Exception)
     def _crash(e: Exception):

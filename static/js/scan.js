@@ -3,8 +3,10 @@
  * - A wedge scanner types into the focused field and sends Enter (or Tab):
  *   both submit; the field keeps focus, and inputmode="none" keeps the soft
  *   keyboard away (the keyboard button brings it back for typing by hand).
- * - Every scan carries an id made here. If the network drops, the same scan
- *   is sent again with the same id, so the server counts it once.
+ * - Every scan carries an id made here. If the network drops, or the server
+ *   answers 503 (it is reconnecting to its database; nothing was recorded),
+ *   the same scan is sent again with the same id, so the server counts it
+ *   once; scans made meanwhile wait in order behind it.
  * - A right scan beeps short and high; a refused one buzzes low twice and
  *   vibrates. Sounds are made with WebAudio, so there is nothing to download.
  * - The camera button reads a barcode with the browser's BarcodeDetector, or
@@ -264,10 +266,20 @@
 
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = sender(event);
+    var xhr = event.detail.xhr;
+    if (!isScan(form) && xhr && xhr.status === 503) {
+      // A button or a link, not a scan: nothing was done; the worker taps again.
+      feedback(false);
+      status(null, texts.unavailable || "Unavailable");
+      return;
+    }
     if (!isScan(form)) return;
     form.classList.remove("sending");
-    var xhr = event.detail.xhr;
     if (!xhr || xhr.status === 0) return; // sendError/timeout below decide
+    if (xhr.status === 503) {
+      retry(event, retryAfter(xhr), true);
+      return;
+    }
     pending = null;
     if (xhr.status >= 200 && xhr.status < 300) {
       feedback(true);
@@ -280,7 +292,17 @@
     }
   });
 
-  function retry(event) {
+  // The seconds a 503 asks to wait (Retry-After), within reason.
+  function retryAfter(xhr) {
+    var seconds = parseInt(xhr.getResponseHeader("Retry-After"), 10);
+    return Math.min(Math.max(isNaN(seconds) ? 3 : seconds, 1), 30);
+  }
+
+  // The scan did not arrive (no network) or was not recorded (`unavailable`:
+  // the server answered 503): it goes out again with the same id, after
+  // `seconds` or a growing pause, up to RETRIES times; then it is put back in
+  // the field, and scanning it again still reuses its id.
+  function retry(event, seconds, unavailable) {
     var form = sender(event);
     if (!isScan(form) || !pending || pending.form !== form) return;
     form.classList.remove("sending");
@@ -288,21 +310,21 @@
     pending.tries += 1;
     if (pending.tries > RETRIES) {
       feedback(false);
-      status(form, texts.offline || "No network");
+      status(form, unavailable ? (texts.stillUnavailable || "Still unavailable") : (texts.offline || "No network"));
       var input = form.querySelector("[data-scan-input]");
       if (input) input.value = pending.value; // scanning it again reuses its id
       inflight = false;
       return;
     }
-    status(form, texts.retrying || "Retrying…");
+    status(form, unavailable ? (texts.reconnecting || "Reconnecting…") : (texts.retrying || "Retrying…"));
     setTimeout(function () {
       if (!document.body.contains(form)) return;
       forced = pending.value;
       if (form.requestSubmit) form.requestSubmit(); else htmx.trigger(form, "submit");
-    }, 600 * pending.tries);
+    }, seconds ? seconds * 1000 : 600 * pending.tries);
   }
-  document.addEventListener("htmx:sendError", retry);
-  document.addEventListener("htmx:timeout", retry);
+  document.addEventListener("htmx:sendError", function (event) { retry(event); });
+  document.addEventListener("htmx:timeout", function (event) { retry(event); });
 
   document.addEventListener("htmx:afterSettle", function () {
     focusScan();
