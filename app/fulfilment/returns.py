@@ -448,8 +448,8 @@ def _hold_out(session: Session, node: Node, sku_id: int, units: int, disposition
     """Units held at the node out of stock, as an increment."""
     column = "damaged" if disposition == Disposition.damaged else "quarantined"
     held = _insert(session, QuarantineStock)
-    session.execute(held.values(node_id=node.id, sku_id=sku_id, quarantined=0, damaged=0, updated_at=utcnow(),
-                                **{column: units})
+    session.execute(held.values(node_id=node.id, sku_id=sku_id, updated_at=utcnow(),
+                                **{"quarantined": 0, "damaged": 0, column: units})
                     .on_conflict_do_update(index_elements=["node_id", "sku_id"], set_={
                         column: getattr(QuarantineStock, column) + getattr(held.excluded, column),
                         "updated_at": held.excluded.updated_at}))

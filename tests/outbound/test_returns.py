@@ -396,25 +396,27 @@ def test_a_shortage_the_returned_units_cover_is_over(floor):
 
 
 def test_two_handhelds_confirming_one_parcel_at_once_put_it_back_once(floor):
-    tn = _back(floor, "T-1", [("SKU-A", 2)])
+    """Many times over; on PostgreSQL the two transactions really overlap."""
     with floor.transaction() as s:  # a second dock worker at SH-PD
         access.create_user(s, "D003", "出库员三", "dock", "1234", "SH-PD")
-    barrier = threading.Barrier(2)
-    outcome: dict[str, str] = {}
+    for n in range(20):
+        tn = _back(floor, f"T-{n}", [("SKU-A", 2)])
+        barrier = threading.Barrier(2)
+        outcome: dict[str, str] = {}
 
-    def confirm(user: str) -> None:
-        barrier.wait()
-        try:
-            outcome[user] = _receive(floor, tn, "A-01-01-1", scan_id=f"return-{user}", user=user).what
-        except Refusal as refusal:
-            outcome[user] = refusal.key
+        def confirm(user: str) -> None:
+            barrier.wait()
+            try:
+                outcome[user] = _receive(floor, tn, "A-01-01-1", scan_id=f"return-{n}-{user}", user=user).what
+            except Refusal as refusal:
+                outcome[user] = refusal.key
 
-    threads = [threading.Thread(target=confirm, args=(u,)) for u in ("D001", "D003")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcome.values()) == ["received", "return_already_received"]
-    assert _bin(floor, "A-01-01-1", "SKU-A") == 3  # 3 - 2 shipped + 2 back, once
-    assert len(_events(floor, "parcel.received_back")) == 1
+        threads = [threading.Thread(target=confirm, args=(u,)) for u in ("D001", "D003")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcome.values()) == ["received", "return_already_received"], (n, outcome)
+        assert _bin(floor, "A-01-01-1", "SKU-A") == 3  # 3 - 2 shipped + 2 back, once
+    assert len(_events(floor, "parcel.received_back")) == 20
     check_invariants(floor)
