@@ -461,6 +461,15 @@ def _seen(session: Session, scan_id: str) -> ScanRecord | None:
 
 # --- a parcel its carrier brought back ----------------------------------------------------------
 
+def bins_for(session: Session, code: str, chosen: list[str]) -> dict[str, str]:
+    """The bins the screen chose, one per item in the order `items` lists
+    them, as `receive` takes them (SKU code -> bin label)."""
+    parcel = find_parcel(session, code) if read_scan(code).text else None
+    if parcel is None:
+        return {}
+    return {i.sku.code: b for i, b in zip(sorted(parcel.items, key=lambda i: i.id), chosen)}
+
+
 def receive(session: Session, user: User, scan_id: str, node: Node, code: str, bins: dict[str, str]) -> Received:
     """The parcel labelled `code` is back: each SKU's units go into its bin,
     `bins` (SKU code -> bin label; see the module rules). Refusals: those
