@@ -7,11 +7,12 @@ with field paths over what was delivered; the order document lists
 `returns`, and the feed says return.authorised, then return.received."""
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 from sqlalchemy import select
-from support import check_invariants, fulfilments_of, snapshot, stock_of
+from support import check_invariants, count, fulfilments_of, snapshot, stock_of
 from test_returns import _bin, _events, _node, _report, _shipped, _submit, _user, floor  # noqa: F401
 
 from app import access
@@ -303,3 +304,33 @@ def test_two_devices_receiving_the_last_unit_of_a_return_at_once_count_it_once(f
     assert _bin(floor, "A-01-01-1", "SKU-A") == 3  # each unit shipped came back once
     check_invariants(floor)
 
+
+
+def test_two_returns_of_the_same_delivered_units_at_once_authorise_them_once(floor):
+    """Two different return_ids for every delivered unit, at once, many
+    times over: one is authorised, the other refused with the field path."""
+    count(floor, "SH-PD", {"SKU-A": REPEATS}, location="A-01-01-1")
+    for n in range(REPEATS):
+        external_id = f"A-{n}"
+        _delivered(floor, external_id, [("SKU-A", 1)])
+        barrier = threading.Barrier(2)
+        outcome: dict[str, str] = {}
+
+        def authorise(return_id: str) -> None:
+            body = json.dumps({"return_id": return_id, "lines": [{"sku": "SKU-A", "quantity": 1}]}).encode()
+            barrier.wait()
+            try:
+                with floor.transaction() as s:
+                    order = s.scalar(select(Order).where(Order.external_id == external_id))
+                    customer_returns.authorise_request(s, order, body, "shop")
+                outcome[return_id] = "authorised"
+            except Refusal as refusal:
+                outcome[return_id] = refusal.key + ":" + ",".join(refusal.details.get("fields", []))
+
+        threads = [threading.Thread(target=authorise, args=(r,)) for r in ("RT-X", "RT-Y")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcome.values()) == ["authorised", "invalid_request:lines[0].quantity"], (n, outcome)
+    assert len(_events(floor, "return.authorised")) == REPEATS
