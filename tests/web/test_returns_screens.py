@@ -226,9 +226,9 @@ def test_returns_read_chinese(client, staff, back):
     wrong = hh.bin(back, "NOPE-1")
     assert "NOPE-1 不是 SH-PD 的库位" in text(wrong)
     putaway = hh.bin(back, "A-01-01-1")
-    assert "确认将 2 件放入这些库位?" in text(putaway) and "放入 A-01-01-1" in text(putaway)
+    assert "确认将 2 件放入这些库位？" in text(putaway) and "放入 A-01-01-1" in text(putaway)
     done = hh.confirm(back, "A-01-01-1")
-    assert f"{back} 已退货入库:2 件放入 A-01-01-1。" in text(done)
+    assert f"{back} 已退货入库：2 件放入 A-01-01-1。" in text(done)
 
 
 def test_leads_may_receive_returns_and_packers_may_not(client, staff, back):
