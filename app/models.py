@@ -573,8 +573,11 @@ class ParcelItem(Base):
     parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id", ondelete="CASCADE"), index=True)
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
     quantity: Mapped[int]
+    # Received back at the dock (app.fulfilment.returns): the bin this SKU went into.
+    returned_location_id: Mapped[Optional[int]] = mapped_column(ForeignKey("locations.id"))
     parcel: Mapped[Parcel] = relationship(back_populates="items")
     sku: Mapped[Sku] = relationship()
+    returned_location: Mapped[Optional[Location]] = relationship()
     __table_args__ = (UniqueConstraint("parcel_id", "sku_id"), CheckConstraint("quantity > 0", name="item_quantity_positive"))
 
 

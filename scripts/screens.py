@@ -390,18 +390,9 @@ def pack_and_ship(browser, base: str, app) -> None:
         page.locator("#screen form[action$='/close'] button").click()
         page.wait_for_load_state("networkidle")
         shoot(page, "35-ship-closed", lang)
-        returns_at_dock(page, base, app, lang, most_skus(app, [tn for tn, _ in parcels]))
+        returns_at_dock(page, base, app, lang, shipped_order(app, f"RET-{lang.upper()}", None)[1])
         switch_back(page, lang)
         context.close()
-
-
-def most_skus(app, tracking_numbers: list[str]) -> str:
-    """The parcel with the most SKUs in it (each goes into its own bin)."""
-    from app.models import Parcel
-
-    with app.extensions["luyue.db"].reading() as s:
-        return max(tracking_numbers, key=lambda tn: len(s.scalar(select(Parcel).where(Parcel.tracking_number == tn))
-                                                        .items))
 
 
 def report_returned(app, tracking_number: str) -> None:
@@ -478,28 +469,33 @@ def returns_at_dock(page, base: str, app, lang: str, tracking_number: str) -> No
     shoot(page, "39b-returns-received", lang)
 
 
-def delivered_order(app, tote_prefix: str) -> str:
-    """An order of the dock's node picked, packed and shipped in the domain,
-    then delivered by its carrier; its fulfilment ref."""
+def shipped_order(app, tote_prefix: str, report) -> tuple[str, str]:
+    """Of three orders of the dock's node picked in the domain, the one with
+    the most SKUs (then units), packed and shipped in the domain, then
+    `report`ed by its carrier; (fulfilment ref, tracking number)."""
     import datetime as dt
 
     from app.fulfilment import ship, tracking
-    from app.models import Fulfilment, Node, Parcel, TrackingStatus
+    from app.models import Fulfilment, Node, Parcel
 
-    (_tote, ref), *_rest = picked_totes(app, PICKERS["zh"][0], tote_prefix, 3)  # the one with most units
-    number = pack_in_domain(app, ref)
+    refs = [ref for _tote, ref in picked_totes(app, PICKERS["zh"][0], tote_prefix, 3)]
     db = app.extensions["luyue.db"]
+    with db.reading() as s:
+        def size(ref):
+            f = s.scalar(select(Fulfilment).where(Fulfilment.ref == ref))
+            return len([line for line in f.lines if line.quantity]), sum(line.quantity for line in f.lines)
+        ref = max(refs, key=size)
+    number = pack_in_domain(app, ref)
     with db.transaction() as s:
         dock = s.scalar(select(User).where(User.code == DOCK[0]))
         parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == number))
         handover = ship.open_handover(s, s.get(Node, dock.node_id), parcel.carrier, dock)
         ship.scan_parcel(s, handover, number, dock)
-    with db.transaction() as s:
-        parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == number))
-        tracking.report(s, parcel, TrackingStatus.delivered, dt.datetime.now(dt.timezone.utc))
-    with db.reading() as s:
-        assert s.scalar(select(Fulfilment.status).where(Fulfilment.ref == ref)).value == "delivered"
-    return ref
+    if report is not None:
+        with db.transaction() as s:
+            parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == number))
+            tracking.report(s, parcel, report, dt.datetime.now(dt.timezone.utc))
+    return ref, number
 
 
 def customer_return(browser, base: str, app) -> None:
@@ -507,10 +503,10 @@ def customer_return(browser, base: str, app) -> None:
     delivered unit); the dock finds it by its reference, scans a unit, puts
     it away sellable into its usual bin, the next ones in quarantine, and
     the return is received; the lead's returns page lists what is held."""
-    from app.models import Barcode, CustomerReturn, Fulfilment
+    from app.models import Barcode, CustomerReturn, Fulfilment, TrackingStatus
 
     for lang in ("zh", "en"):
-        ref = delivered_order(app, f"RMA-{lang.upper()}")
+        ref, _number = shipped_order(app, f"RMA-{lang.upper()}", TrackingStatus.delivered)
         context, page = log_in(browser, base, *LEAD, lang)
         page.goto(f"{base}/lead/f/{ref}")
         page.wait_for_load_state("networkidle")

@@ -13,7 +13,8 @@ number or SSCC, read as the outbound scan reads it) or a return's reference:
      never held the SKU), so `Stock.on_hand` stays the sum of the bins and a
      reservation made at the same moment is never lost;
    - the parcel becomes `returned`, with `returned_at`, `returned_by_id` and
-     `returned_location_id` (the first SKU's bin);
+     `returned_location_id` (the first SKU's bin), and each item its
+     `returned_location_id`;
    - the event `parcel.received_back` goes to the order's channel, its feed
      and its webhook: `data` has the tracking number, carrier, `items` (SKU,
      quantity and `location`, its bin, each), `location` (the bin when every
@@ -372,8 +373,8 @@ def recent(session: Session, node: Node, limit: int = 5) -> list[Parcel]:
     return list(session.scalars(
         select(Parcel).join(Fulfilment, Fulfilment.id == Parcel.fulfilment_id)
         .where(Fulfilment.node_id == node.id, Parcel.status == ParcelStatus.returned)
-        .options(selectinload(Parcel.items), selectinload(Parcel.returned_location),
-                 selectinload(Parcel.returned_by))
+        .options(selectinload(Parcel.items).selectinload(ParcelItem.returned_location),
+                 selectinload(Parcel.returned_location), selectinload(Parcel.returned_by))
         .order_by(Parcel.returned_at.desc(), Parcel.id.desc()).limit(limit)))
 
 
@@ -500,6 +501,8 @@ def receive(session: Session, user: User, scan_id: str, node: Node, code: str, b
     now = utcnow()
     parcel.status, parcel.returned_at, parcel.returned_by_id = ParcelStatus.returned, now, user.id
     parcel.returned_location_id = placed[0][1].id
+    for i, loc in placed:
+        i.returned_location_id = loc.id
     delivery = tracking.delivery_of(session, parcel)
     locations = {loc.code for _, loc in placed}
     events.record(session, "parcel.received_back", fulfilment=f, data={

@@ -202,6 +202,8 @@ def test_each_sku_of_a_returned_parcel_goes_into_its_own_bin(client, staff):
     done = hh.confirm(tn, "A-01-01-1", "A-02-02-1")
     assert step_of(done) == "returns" and f"{tn} received back: 3 units into A-01-01-1, A-02-02-1." in text(done)
     assert bin_count(staff.db, "A-02-02-1", "SKU-B") == 2 and bin_count(staff.db, "A-01-05-1", "SKU-B") == 8
+    assert re.search(rf'data-returned="{tn}">.*?A-01-01-1, A-02-02-1', done.get_data(as_text=True), re.S)
+    assert "into A-01-01-1, A-02-02-1" in text(client.get(f"/pack/parcels/{tn}"))
     check_invariants(staff.db)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 
 import pytest
 from handhelds import BARCODES, HX, bin_count, login, refusal_of, text
@@ -33,10 +34,12 @@ class Returns:
     def __init__(self, client):
         self.client = client
         self.n = 0
+        # Not id(self): a later handheld object may get a freed one, and its scan ids would repeat.
+        self.device = uuid.uuid4().hex[:12]
 
     def _id(self) -> str:
         self.n += 1
-        return f"return-{id(self)}-{self.n:04d}"
+        return f"return-{self.device}-{self.n:04d}"
 
     def home(self):
         return self.client.get("/ship/returns", headers=HX)

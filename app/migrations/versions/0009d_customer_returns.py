@@ -1,4 +1,4 @@
-"""customer returns: authorised returns (RMA) and their lines, and returned units held out of stock
+"""customer returns: authorised returns (RMA) and their lines, returned units held out of stock, and the bin each returned parcel item went into
 
 Revision ID: 0009d
 Revises: 0008
@@ -75,7 +75,16 @@ def upgrade() -> None:
     )
 
 
+    with op.batch_alter_table('parcel_items', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('returned_location_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key('fk_parcel_items_returned_location_id_locations', 'locations',
+                                    ['returned_location_id'], ['id'])
+
+
 def downgrade() -> None:
+    with op.batch_alter_table('parcel_items', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_parcel_items_returned_location_id_locations', type_='foreignkey')
+        batch_op.drop_column('returned_location_id')
     op.drop_table('quarantine_stock')
     op.drop_index('ix_return_lines_customer_return_id', table_name='return_lines')
     op.drop_table('return_lines')
