@@ -22,9 +22,11 @@ number or SSCC, read as the outbound scan reads it) or a return's reference:
      `carrier_status` (the carrier's latest report);
    - fulfilments awaiting stock for those SKUs are dispatched
      (`dispatch.dispatch_waiting`, as a stock count does).
-   A shipped parcel its carrier has not reported returned is refused
-   (return_not_reported): one loaded minutes ago and brought back in is not
-   a return until the carrier says so or a return is authorised for it.
+   A same-city parcel our rider could not deliver (the rider reported a
+   failed attempt) is received the same way: the rider is its carrier and
+   brings it back. A shipped parcel its carrier has not reported returned is
+   refused (return_not_reported): one loaded minutes ago and brought back in
+   is not a return until the carrier says so or a return is authorised.
 
 2. A customer's return (RMA, app.fulfilment.customer_returns), authorised
    by the platform or a lead, found by its reference (R-…), its return_id,
@@ -190,12 +192,21 @@ def check(parcel: Parcel, node: Node) -> Parcel:
     if parcel.status != ParcelStatus.shipped:
         raise Refusal("return_not_shipped", tracking=tn)
     delivery = tracking.delivery_of(object_session(parcel), parcel)
-    if delivery is None or delivery.status != TrackingStatus.returned:
+    if not reported_back(parcel, delivery):
         if f.status == FulfilmentStatus.completed:  # the customer confirmed receipt: delivered
             raise Refusal("return_delivered", tracking=tn)
         raise Refusal("return_not_reported", tracking=tn, shipped=clock.wall(parcel.shipped_at),
                       report=delivery.status.value if delivery is not None else "-")
     return parcel
+
+
+def reported_back(parcel: Parcel, delivery: ParcelDelivery | None) -> bool:
+    """Its carrier said it is coming back: a courier's `returned`, or our own
+    same-city rider's failed attempt (the rider brings the parcel back)."""
+    if delivery is None:
+        return False
+    return delivery.status == TrackingStatus.returned or (
+        parcel.carrier == tracking.RIDER_CARRIER and delivery.status == TrackingStatus.failed_attempt)
 
 
 def _customer_return_of(session: Session, parcel: Parcel) -> CustomerReturn | None:

@@ -420,3 +420,16 @@ def test_two_handhelds_confirming_one_parcel_at_once_put_it_back_once(floor):
         assert _bin(floor, "A-01-01-1", "SKU-A") == 3  # 3 - 2 shipped + 2 back, once
     assert len(_events(floor, "parcel.received_back")) == 20
     check_invariants(floor)
+
+
+def test_a_same_city_parcel_our_rider_could_not_deliver_is_received(floor):
+    """Our rider is its carrier: the failed attempt is the word that it comes back."""
+    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
+    with floor.transaction() as s:  # as if it had left with a rider
+        s.scalar(select(Parcel).where(Parcel.tracking_number == tn)).carrier = tracking.RIDER_CARRIER
+    assert _refused(floor, tn).key == "return_not_reported"
+    _report(floor, tn, TrackingStatus.out_for_delivery)
+    assert _refused(floor, tn).key == "return_not_reported"
+    _report(floor, tn, TrackingStatus.failed_attempt, AT + dt.timedelta(hours=1))
+    assert _receive(floor, tn, "A-01-01-1").what == "received"
+    check_invariants(floor)
