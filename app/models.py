@@ -580,8 +580,11 @@ class ParcelItem(Base):
     parcel_id: Mapped[int] = mapped_column(ForeignKey("parcels.id", ondelete="CASCADE"), index=True)
     sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
     quantity: Mapped[int]
+    # Received back at the dock (app.fulfilment.returns): the bin this SKU went into.
+    returned_location_id: Mapped[Optional[int]] = mapped_column(ForeignKey("locations.id"))
     parcel: Mapped[Parcel] = relationship(back_populates="items")
     sku: Mapped[Sku] = relationship()
+    returned_location: Mapped[Optional[Location]] = relationship()
     __table_args__ = (UniqueConstraint("parcel_id", "sku_id"), CheckConstraint("quantity > 0", name="item_quantity_positive"))
 
 
@@ -792,3 +795,90 @@ class StockCount(Base):
     __table_args__ = (Index("ix_stock_counts_node_status", "node_id", "status"),
                       Index("ix_stock_counts_bin", "location_id", "sku_id"),
                       CheckConstraint("counted IS NULL OR counted >= 0", name="counted_not_negative"))
+
+
+# --- customer returns (退货) -----------------------------------------------------
+# A customer's return of delivered units is authorised first (the platform
+# through the API, or a lead), then received at the dock unit by unit, each
+# unit with a disposition. Sellable units go on hand in a bin; damaged and
+# quarantined ones are held out of on_hand, in `QuarantineStock`.
+
+class ReturnStatus(str, enum.Enum):
+    authorised = "authorised"  # the customer may send it; the dock expects it
+    received = "received"      # the dock received it (every unit, or closed with what came)
+
+
+class Disposition(str, enum.Enum):
+    """What the dock decided about one returned unit."""
+
+    sellable = "sellable"      # on hand again, in a bin
+    damaged = "damaged"        # held out of stock: cannot be sold
+    quarantine = "quarantine"  # held out of stock until a lead decides
+
+
+class CustomerReturn(Base):
+    """One authorised return (RMA) of an order's delivered units."""
+
+    __tablename__ = "customer_returns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # What the dock scans or types: R-<order id>-<n>, made here.
+    ref: Mapped[str] = mapped_column(String(40), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    # The platform's idempotency key, unique per order (a lead's return uses its ref).
+    return_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[Optional[str]] = mapped_column(String(200))
+    # Digest of the request body: a retry (same body) from a different return.
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[ReturnStatus] = mapped_column(_enum(ReturnStatus), default=ReturnStatus.authorised)
+    # A channel's name (API) or a lead's badge code.
+    authorised_by: Mapped[str] = mapped_column(String(100))
+    authorised_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[Optional[dt.datetime]]
+    received_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
+    # The node that received it.
+    node_id: Mapped[Optional[int]] = mapped_column(ForeignKey("nodes.id"))
+    order: Mapped[Order] = relationship()
+    received_by: Mapped[Optional[User]] = relationship()
+    node: Mapped[Optional[Node]] = relationship()
+    lines: Mapped[list["ReturnLine"]] = relationship(back_populates="customer_return", order_by="ReturnLine.id",
+                                                     cascade="all, delete-orphan")
+    __table_args__ = (UniqueConstraint("order_id", "return_id"),
+                      Index("ix_customer_returns_status", "status"))
+
+
+class ReturnLine(Base):
+    """Units of one SKU in a return, and what the dock made of those received."""
+
+    __tablename__ = "return_lines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_return_id: Mapped[int] = mapped_column(ForeignKey("customer_returns.id", ondelete="CASCADE"),
+                                                    index=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"))
+    quantity: Mapped[int]
+    received: Mapped[int] = mapped_column(default=0)
+    sellable: Mapped[int] = mapped_column(default=0)
+    damaged: Mapped[int] = mapped_column(default=0)
+    quarantined: Mapped[int] = mapped_column(default=0)
+    customer_return: Mapped[CustomerReturn] = relationship(back_populates="lines")
+    sku: Mapped[Sku] = relationship()
+    __table_args__ = (
+        UniqueConstraint("customer_return_id", "sku_id"),
+        CheckConstraint("quantity > 0", name="return_quantity_positive"),
+        CheckConstraint("received = sellable + damaged + quarantined AND received <= quantity",
+                        name="return_received_within_quantity"),
+        CheckConstraint("sellable >= 0 AND damaged >= 0 AND quarantined >= 0", name="return_counts_not_negative"),
+    )
+
+
+class QuarantineStock(Base):
+    """Returned units held at a node and out of stock: not in `Stock.on_hand`
+    nor any bin, so never reserved or picked. Per node and SKU: `quarantined`
+    (waiting for a lead's decision) and `damaged`."""
+
+    __tablename__ = "quarantine_stock"
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    sku_id: Mapped[int] = mapped_column(ForeignKey("skus.id"), primary_key=True)
+    quarantined: Mapped[int] = mapped_column(default=0)
+    damaged: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    __table_args__ = (CheckConstraint("quarantined >= 0 AND damaged >= 0", name="quarantine_not_negative"),)

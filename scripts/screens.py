@@ -5,10 +5,14 @@
 Loads the demo (`app.demo`) into a throwaway SQLite database, serves it on a
 free local port, and walks Debian's chromium (Playwright) through login, a
 batch pick with a wrong scan, the keypad, a short pick and the finished list,
-a line whose order was cancelled and a list a lead released; then the lead's board; then the pack bench (a wrong item, a box closed early,
+a line whose order was cancelled and a list a lead released; then the lead's
+board; then the pack bench (a wrong item, a box closed early,
 the label, the parcel page, an interception) and the dock (a handover, an
-intercepted parcel, the manifest) and returns at the dock (a parcel its carrier
-reported returned: a refused label, its items, the put-away); then the lead's
+intercepted parcel, the manifest) and returns at the dock (a parcel nobody
+reported returned, refused; then its carrier's report: a refused label, its
+items with a bin per SKU, the put-away; a customer return the lead authorised
+on the order's page, received unit by unit with a disposition, and the
+lead's returns page with the units held out of stock); then the lead's
 live queues (tablet and phone, whole pages) and a re-dispatched fulfilment's
 page; then the same-city rider at the store (pickup scan, the drop list, a
 wrong code, delivered); then the cycle count (a count a lead asked for, the
@@ -434,7 +438,7 @@ def pack_and_ship(browser, base: str, app) -> None:
         page.locator("#screen form[action$='/close'] button").click()
         page.wait_for_load_state("networkidle")
         shoot(page, "35-ship-closed", lang)
-        returns_at_dock(page, base, app, lang, parcels[0][0])
+        returns_at_dock(page, base, app, lang, shipped_order(app, f"RET-{lang.upper()}", None)[1])
         switch_back(page, lang)
         context.close()
 
@@ -472,9 +476,15 @@ def click_through(page, selector: str, step: str) -> None:
 
 
 def returns_at_dock(page, base: str, app, lang: str, tracking_number: str) -> None:
-    """As the dock user: a parcel its carrier reported returned is expected
-    (the dock home says so), a label that is no parcel is refused, then the
-    parcel is received: its items, a bin, the put-away confirmed."""
+    """As the dock user: a shipped parcel nobody reported returned is
+    refused; once its carrier reported it returned, it is expected (the dock
+    home says so), a label that is no parcel is refused, then the parcel is
+    received: its items, a bin per SKU (the usual one taken), the put-away
+    confirmed."""
+    page.goto(base + "/ship/returns")
+    page.wait_for_load_state("networkidle")
+    scan(page, tracking_number)  # loaded minutes ago, not reported returned: refused
+    shoot(page, "37c-returns-refused-not-reported", lang)
     report_returned(app, tracking_number)
     page.goto(base + "/ship")
     page.wait_for_load_state("networkidle")
@@ -486,14 +496,117 @@ def returns_at_dock(page, base: str, app, lang: str, tracking_number: str) -> No
     scan(page, tracking_number)
     page.wait_for_selector("#screen[data-step='items']")
     shoot(page, "38-returns-items", lang)
-    scan(page, return_bin(app, tracking_number))
+    shot_next = False
+    while page.locator("#screen[data-step='items']").count():
+        if shot_next:
+            shoot(page, "38b-returns-items-next-sku", lang)
+        usual = page.locator("#screen .stack a.button-primary")
+        if usual.count():
+            usual.first.click()
+            page.wait_for_load_state("networkidle")
+            page.wait_for_timeout(60)
+        else:
+            scan(page, return_bin(app, tracking_number))
+        shot_next = not shot_next and page.locator("#screen[data-step='items']").count() > 0
     page.wait_for_selector("#screen[data-step='putaway']")
     shoot(page, "39-returns-putaway", lang)
     with page.expect_response(lambda r: r.request.method == "POST"):
-        page.locator("#screen form[action*='/into/'] button").click()
+        page.locator("#screen form[action$='/receive'] button").click()
     page.wait_for_selector("#screen[data-step='returns']")
     page.wait_for_timeout(100)
     shoot(page, "39b-returns-received", lang)
+
+
+def shipped_order(app, tote_prefix: str, report) -> tuple[str, str]:
+    """Of three orders of the dock's node picked in the domain, the one with
+    the most SKUs (then units), packed and shipped in the domain, then
+    `report`ed by its carrier; (fulfilment ref, tracking number)."""
+    import datetime as dt
+
+    from app.fulfilment import ship, tracking
+    from app.models import Fulfilment, Node, Parcel
+
+    refs = [ref for _tote, ref in picked_totes(app, PICKERS["zh"][0], tote_prefix, 3)]
+    db = app.extensions["luyue.db"]
+    with db.reading() as s:
+        def size(ref):
+            f = s.scalar(select(Fulfilment).where(Fulfilment.ref == ref))
+            return len([line for line in f.lines if line.quantity]), sum(line.quantity for line in f.lines)
+        ref = max(refs, key=size)
+    number = pack_in_domain(app, ref)
+    with db.transaction() as s:
+        dock = s.scalar(select(User).where(User.code == DOCK[0]))
+        parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == number))
+        handover = ship.open_handover(s, s.get(Node, dock.node_id), parcel.carrier, dock)
+        ship.scan_parcel(s, handover, number, dock)
+    if report is not None:
+        with db.transaction() as s:
+            parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == number))
+            tracking.report(s, parcel, report, dt.datetime.now(dt.timezone.utc))
+    return ref, number
+
+
+def customer_return(browser, base: str, app) -> None:
+    """The lead authorises a customer's return on the order's page (every
+    delivered unit); the dock finds it by its reference, scans a unit, puts
+    it away sellable into its usual bin, the next ones in quarantine, and
+    the return is received; the lead's returns page lists what is held."""
+    from app.models import Barcode, CustomerReturn, Fulfilment, TrackingStatus
+
+    for lang in ("zh", "en"):
+        ref, _number = shipped_order(app, f"RMA-{lang.upper()}", TrackingStatus.delivered)
+        context, page = log_in(browser, base, *LEAD, lang)
+        page.goto(f"{base}/lead/f/{ref}")
+        page.wait_for_load_state("networkidle")
+        for field in page.locator("#customer-returns input[type=number]").all():
+            field.fill(field.get_attribute("max"))
+        page.locator("#return-reason").fill("不想要了" if lang == "zh" else "changed their mind")
+        page.locator("#customer-returns").scroll_into_view_if_needed()
+        shoot(page, "42-lead-return-authorise", lang)
+        with page.expect_response(lambda r: r.request.method == "POST"):
+            page.locator("#customer-returns button").click()
+        page.wait_for_timeout(150)
+        page.locator("#customer-returns").scroll_into_view_if_needed()
+        shoot(page, "42b-lead-return-authorised", lang)
+        switch_back(page, lang)
+        context.close()
+
+        with app.extensions["luyue.db"].reading() as s:
+            f = s.scalar(select(Fulfilment).where(Fulfilment.ref == ref))
+            rma = s.scalar(select(CustomerReturn).where(CustomerReturn.order_id == f.order_id))
+            units = [(line.sku.code, s.scalar(select(Barcode.code).where(Barcode.sku_id == line.sku_id).limit(1)))
+                     for line in rma.lines for _ in range(line.quantity)]
+            rma_ref = rma.ref
+        context, page = log_in(browser, base, *DOCK, lang)
+        page.goto(base + "/ship/returns")
+        page.wait_for_load_state("networkidle")
+        shoot(page, "39c-returns-customer-expected", lang)
+        scan(page, rma_ref)
+        page.wait_for_selector("#screen[data-step='return']")
+        shoot(page, "39d-returns-customer-return", lang)
+        for n, (_sku, barcode) in enumerate(units):
+            scan(page, barcode)
+            page.wait_for_selector("#screen[data-step='unit']")
+            if n == 0:
+                shoot(page, "39e-returns-customer-unit", lang)
+            kind = "sellable" if n == 0 else "quarantine"
+            button = page.locator(f"#screen form.button-form[action$='/{kind}'] button")
+            with page.expect_response(lambda r: r.request.method == "POST"):
+                button.first.click()
+            page.wait_for_timeout(100)
+            if n == 0 and len(units) > 1:
+                shoot(page, "39f-returns-customer-counted", lang)
+        page.wait_for_selector("#screen[data-step='returns']")
+        shoot(page, "39g-returns-customer-received", lang)
+        switch_back(page, lang)
+        context.close()
+
+        context, page = log_in(browser, base, *LEAD, lang)
+        page.goto(f"{base}/lead/returns")
+        page.wait_for_load_state("networkidle")
+        shoot(page, "43-lead-returns", lang, full_page=True)
+        switch_back(page, lang)
+        context.close()
 
 
 # --- the same-city rider ----------------------------------------------------------------
@@ -693,7 +806,8 @@ def outage(browser, base: str, app) -> None:
         context.close()
 
 
-WALKS = ("pick", "lead_board", "pack_and_ship", "lead_dashboard", "rider", "counts", "outage", "pick_changed")
+WALKS = ("pick", "lead_board", "pack_and_ship", "customer_return", "lead_dashboard", "rider", "counts", "outage",
+         "pick_changed")
 
 
 def main() -> None:
@@ -730,7 +844,8 @@ def main() -> None:
                 with app.extensions["luyue.db"].transaction() as s:
                     pick.claim_next(s, s.scalar(select(User).where(User.code == "P002")), 2)
                 lead_board(browser, base, app)
-            for name in ("pack_and_ship", "lead_dashboard", "rider", "counts", "outage", "pick_changed"):
+            for name in ("pack_and_ship", "customer_return", "lead_dashboard", "rider", "counts", "outage",
+                         "pick_changed"):
                 # pick_changed last: it leaves two released lists behind.
                 if name in walks:
                     globals()[name](browser, base, app)

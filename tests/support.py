@@ -144,7 +144,8 @@ def fulfilments_of(db: Database, external_id: str) -> list[Fulfilment]:
 
 
 WRITTEN_TABLES = ("orders", "order_lines", "fulfilments", "fulfilment_lines", "reservations", "events",
-                  "nodes", "skus", "barcodes", "locations", "bin_stock", "stock", "node_days", "channels")
+                  "nodes", "skus", "barcodes", "locations", "bin_stock", "stock", "node_days", "channels",
+                  "customer_returns", "return_lines", "quarantine_stock", "scan_records")
 
 
 def snapshot(db: Database) -> dict[str, Any]:

@@ -149,9 +149,9 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                                   "leave again; set the empty box aside.",
                              "包裹 {tracking} 已退回并重新入库({at}),不能再出库。请将空箱放到一边。"),
     # Handheld: returns at the dock (退货入库)
-    "return_unknown_parcel": (422, "{code} is not a parcel label. Scan the tracking or SSCC barcode of the returned "
-                                   "parcel.",
-                              "{code} 不是包裹面单条码,请扫描退回包裹的运单号或 SSCC 条码。"),
+    "return_unknown_parcel": (422, "{code} is not a parcel label or a return reference. Scan the tracking or SSCC "
+                                   "barcode of the returned parcel, or the return's reference (R-…).",
+                              "{code} 不是包裹面单条码或退货单号，请扫描退回包裹的运单号或 SSCC 条码，或退货单号（R-…）。"),
     "return_other_node": (422, "Parcel {tracking} shipped from {node}, not from here. Do not unpack it; send it "
                                "back to {node}.",
                           "包裹 {tracking} 从 {node} 发出,不属于本节点。请勿拆包,转回 {node}。"),
@@ -165,11 +165,48 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                                 "where they were picked: {bins}.",
                            "包裹 {tracking} 未出库:订单已在月台拦截,商品从未扣减库存。请勿入库,拆包后将商品放回原拣货库位:"
                            "{bins}。"),
-    "return_delivered": (409, "Parcel {tracking} was delivered to the customer: a customer's return is not "
-                              "received here (its items must be checked first). Give it to your lead.",
-                         "包裹 {tracking} 已妥投给顾客:顾客退货不在此入库(需先检查商品)。请交给组长。"),
+    "return_delivered": (409, "Parcel {tracking} was delivered to the customer and no return is authorised for it. "
+                              "Do not receive it; give it to your lead, who can authorise the return on the "
+                              "order's page.",
+                         "包裹 {tracking} 已妥投给顾客，且没有已授权的退货。请勿入库，交给组长，组长可在订单页面授权退货。"),
+    "return_not_reported": (422, "Parcel {tracking} left on {shipped} and its carrier has not reported it returned "
+                                 "(last report: {report}); no customer return is authorised for it. Do not receive "
+                                 "it; set it aside and give it to your lead.",
+                            "包裹 {tracking} 于 {shipped} 出库，承运商未报告退回（最新状态：{report}），也没有已授权的"
+                            "顾客退货。请勿入库，放到一边并交给组长。"),
     "return_unknown_bin": (422, "{code} is not a bin at {node}. Scan the label of the bin the items go into.",
                            "{code} 不是 {node} 的库位。请扫描放回商品的库位标签。"),
+    "return_bin_needed": (422, "Scan the bin {sku} goes into: it has no usual bin here.",
+                          "请扫描 {sku} 放入的库位：该商品在本节点没有常用库位。"),
+    # Customer returns (顾客退货): authorised by the platform or a lead, received at the dock
+    "return_id_reused": (409, "return_id {return_id} was already used for a different return of this order.",
+                         "退货编号 {return_id} 已用于该订单的另一笔不同的退货。"),
+    "return_nothing_delivered": (409, "Nothing of order {external_id} has been delivered yet: a return can be "
+                                      "authorised once units are delivered.",
+                                 "订单 {external_id} 尚无妥投的商品：商品妥投后才能授权退货。"),
+    "return_nothing_returnable": (422, "Choose at least one unit to return (up to what was delivered and not yet "
+                                       "authorised).",
+                                  "请至少选择一件退货商品（不超过已妥投且尚未授权退货的数量）。"),
+    "return_over_delivered": (422, "At most {most} of {sku} can be returned: {delivered} delivered, {authorised} "
+                                   "already authorised for return.",
+                              "{sku} 最多可退 {most} 件：已妥投 {delivered} 件，已授权退货 {authorised} 件。"),
+    "rma_other_node": (422, "Return {ref} is of goods shipped from {node}, not from here. Do not unpack it; send it "
+                            "to {node}.",
+                       "退货 {ref} 的商品从 {node} 发出，不属于本节点。请勿拆包，转至 {node}。"),
+    "rma_already_received": (409, "Return {ref} was already received ({at}, {by}). Nothing more to do; set any "
+                                  "further item aside and give it to your lead.",
+                             "退货 {ref} 已收货（{at}，{by}），无需再次操作；多出的商品请放到一边并交给组长。"),
+    "rma_unknown_product": (422, "{code} is not a product barcode. Scan the barcode on the returned item.",
+                            "{code} 不是商品条码，请扫描退回商品上的条码。"),
+    "rma_not_in_return": (422, "{sku} is not in return {ref} (it holds {skus}). Set the item aside and give it to "
+                               "your lead.",
+                          "{sku} 不在退货 {ref} 中（应有：{skus}）。请将该商品放到一边并交给组长。"),
+    "rma_nothing_received": (422, "Nothing of return {ref} was received yet: scan its items first. If none came, "
+                                  "leave the return to your lead.",
+                             "退货 {ref} 尚未收到任何商品：请先扫描商品。如果商品未到，请交给组长处理。"),
+    "rma_line_complete": (422, "All {quantity} of {sku} in return {ref} are received. Set this one aside and give "
+                               "it to your lead.",
+                          "退货 {ref} 中的 {sku} 共 {quantity} 件已全部收货。请将这件放到一边并交给组长。"),
     # Carrier tracking updates (per item of a batch)
     "unknown_tracking_number": (404, "{tracking} is not a parcel of carrier {carrier}.",
                                 "{tracking} 不是承运商 {carrier} 的包裹。"),
@@ -244,6 +281,8 @@ _API_CODE = {
     "redispatch_not_allowed": "conflict",
     "hold_not_allowed": "conflict",
     "hold_not_found": "conflict",
+    "return_id_reused": "conflict",
+    "return_nothing_delivered": "conflict",
 }
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app import access, masterdata, webhooks
 from app.fulfilment import cancel as cancelling
-from app.fulfilment import clock, deliver, dispatch, hold, intake, sla, tracking
+from app.fulfilment import clock, customer_returns, deliver, dispatch, hold, intake, sla, tracking
 from app.fulfilment import events as outbox
 from app.fulfilment.errors import Refusal
 from app.fulfilment.intake import invalid
@@ -104,7 +104,9 @@ def order_document(session: Session, order_id: int) -> dict[str, Any]:
         .order_by(Event.seq)).all()
     fulfilments = [fulfilment_document(f) for f in order.fulfilments]
     _add_delivery(session, order, fulfilments)
-    return _order_fields(order, fulfilments, events)
+    document = _order_fields(order, fulfilments, events)
+    document["returns"] = [customer_returns.document(r) for r in customer_returns.of_order(session, order.id)]
+    return document
 
 
 def new_order_document(session: Session, order: Order, sku_codes: dict[int, str]) -> dict[str, Any]:
@@ -119,7 +121,7 @@ def new_order_document(session: Session, order: Order, sku_codes: dict[int, str]
         doc = fulfilment_document(f, nodes, sku_codes)
         doc["holds"] = []
         fulfilments.append(doc)
-    return _order_fields(order, fulfilments, events)
+    return {**_order_fields(order, fulfilments, events), "returns": []}
 
 
 def _order_fields(order: Order, fulfilments: list[dict[str, Any]], events) -> dict[str, Any]:
@@ -257,6 +259,24 @@ def confirm_receipt(external_id: str):
         deliver.confirm_receipt(session, order)
         return order.id
     return jsonify(_document(database().run(work)))
+
+
+@bp.post("/orders/<external_id>/returns")
+def authorise_return(external_id: str):
+    """A customer's return of delivered units (app.fulfilment.customer_returns):
+    201 and the order document for a new return, 200 for the same body
+    again; 409 conflict (return_id reused, nothing delivered), 422
+    invalid_request with field paths."""
+    raw = _body()
+    by = g.channel.name
+
+    def work(session: Session) -> tuple[int, bool]:
+        order = _order_for_channel(session, external_id)
+        _ret, created = customer_returns.authorise_request(session, order, raw, by)
+        return order.id, created
+
+    order_id, created = database().run(work)
+    return jsonify(_document(order_id)), 201 if created else 200
 
 
 # --- event feed ------------------------------------------------------------------

@@ -7,7 +7,12 @@ Screens (lead and admin only; an admin may look at any node):
                                   picker's and packer's lines per hour
     fulfilment  /lead/f/<ref>     lines, dispatch reasons (candidates and
                                   scores), lineage, holds, events; re-dispatch,
-                                  hold, release the hold
+                                  hold, release the hold; the order's customer
+                                  returns, and authorise a return of delivered
+                                  units
+    returns     /lead/returns     customer returns expected at the node, and
+                                  returned units held out of stock there
+                                  (quarantined, damaged)
     find        /lead/find?q=     a fulfilment by its ref or its order's id
     counts      /lead/counts      cycle counts: variances over the limit to
                                   approve, recount or reject; counts asked for
@@ -39,11 +44,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import sock
-from app.fulfilment import clock, count, events, hold, orders, pick, queues, redispatch
+from app.fulfilment import clock, count, customer_returns, events, hold, orders, pick, queues, redispatch, returns
 from app.fulfilment.errors import Refusal
 from app.fulfilment.queues import NodeView
 from app.live import Shared, close_if_stopping, hub as live_hub, stopping
-from app.models import Node, Role, StockCount, User, utcnow
+from app.models import Node, Order, Role, Sku, StockCount, User, utcnow
 from app.web import database
 from app.web.auth import ROLE_HOME, role_required
 from app.web.handheld import render_screen, current_user as _me
@@ -217,7 +222,13 @@ def _fulfilment_screen(ref: str, status: int = 200, refusal: Refusal | None = No
         found = queues.detail(s, ref)
         if found is None:
             raise Refusal("not_found", what=_("fulfilment %(q)s", q=ref))
+        order = found.fulfilment.order
+        room = customer_returns.returnable(s, order)
+        skus = {sku.id: sku for sku in s.scalars(select(Sku).where(Sku.id.in_(list(room))))} if room else {}
+        returnable = [(skus[sku_id], delivered, authorised) for sku_id, (delivered, authorised)
+                      in sorted(room.items(), key=lambda kv: skus[kv[0]].code) if delivered > authorised]
         return render_screen(SCREENS + "fulfilment.html", status, d=found, f=found.fulfilment,
+                             order_returns=customer_returns.of_order(s, order.id), returnable=returnable,
                              can_act=queues.may_act(g.user, found.fulfilment),
                              movable=found.fulfilment.status in redispatch.MOVABLE,
                              holdable=found.fulfilment.status in orders.NOT_YET_SHIPPED,
@@ -292,6 +303,40 @@ def release_hold(ref: str):
     def work(s, f, me):
         hold.release_hold(s, f, by=me.code)
     return _act(ref, work, lambda _result: _("Hold released."))
+
+
+@bp.post("/f/<ref>/return")
+@role_required(*LEADING)
+def authorise_return(ref: str):
+    """fulfilment: authorise a customer return of the order's delivered
+    units (`q-<SKU>` per SKU, a reason) -> fulfilment, the return listed;
+    the dock can receive it. Refusals: return_nothing_delivered,
+    return_nothing_returnable, return_over_delivered."""
+    reason = _reason()
+    wanted: dict[str, int] = {}
+    for key, value in request.form.items():
+        if key.startswith("q-"):
+            try:
+                wanted[key[2:]] = max(int(value or 0), 0)
+            except ValueError:
+                wanted[key[2:]] = 0
+
+    def work(s, f, me):
+        order = s.get(Order, f.order_id)
+        ids = dict(s.execute(select(Sku.code, Sku.id).where(Sku.code.in_(list(wanted)))).all()) if wanted else {}
+        units = {ids[code]: q for code, q in wanted.items() if code in ids}
+        return customer_returns.authorise_by_lead(s, order, units, reason or None, by=me.code).ref
+    return _act(ref, work, lambda made: _("Return %(ref)s authorised: the dock can receive it.", ref=made))
+
+
+@bp.get("/returns")
+@role_required(*LEADING)
+def returns_page():
+    """returns: customer returns expected here; units held out of stock."""
+    with database().reading() as s:
+        node = _node(s, g.user, request.values.get("node"))
+        return render_screen(SCREENS + "returns.html", node=node, expected=returns.expected_returns(s, node),
+                             received=returns.recent_returns(s, node, limit=20), held=returns.held_out(s, node))
 
 
 @bp.post("/lists/<ref>/release")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app.fulfilment import cancel, returns, tracking
-from app.models import Location, Node, Parcel, ParcelDelivery, ProofKind, User
+from app.models import Location, Node, Parcel, ParcelDelivery, ProofKind, TrackingStatus, User, utcnow
 from deliveries import order_of, packed
 from support import Receiver, check_invariants, stock_of
 
@@ -141,7 +141,9 @@ def test_pickup_refusals_leave_the_parcel_at_the_dock(floor, client, case):
             lead, store = s.scalar(select(User).where(User.code == "L001")), s.scalar(select(Node).where(
                 Node.code == "SH-STORE"))
             shelf = s.scalar(select(Location.code).where(Location.node_id == store.id).limit(1))
-            returns.receive(s, lead, "return-s-5", store, number, shelf)
+            parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == number))
+            tracking.report(s, parcel, TrackingStatus.failed_attempt, utcnow(), "nobody home", source="rider")
+            returns.receive(s, lead, "return-s-5", store, number, {i.sku.code: shelf for i in parcel.items})
     code = {"unknown": "SC000000000000", "empty": " "}.get(case, number)
     answer = other.pickup(code)
     assert answer.status_code == 422

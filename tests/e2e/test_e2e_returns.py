@@ -1,6 +1,6 @@
 """Dock staff on a 360x640 handheld receive a parcel its carrier brought back:
 from the dock home's Returns button, the label typed into the Scan field (as
-a wedge scanner does), a wrong bin refused in place, the right bin, the
+a wedge scanner does), a wrong bin refused in place, a bin for each SKU, the
 confirmation; the sales platform then reads the parcel as returned and the
 units are on hand again."""
 from __future__ import annotations
@@ -71,6 +71,9 @@ def test_a_returned_parcel_is_received_back_into_a_bin(live_app, phone):
         expect(page.locator("html")).to_have_attribute("data-last-scan", "refused")
         expect(screen).to_have_attribute("data-step", "items")
 
+        wedge("A-01-01-1")  # SKU-A's bin; then SKU-B's, the same one
+        expect(screen).to_have_attribute("data-step", "items")
+        expect(screen).to_have_attribute("data-current-sku", "SKU-B")
         wedge("A-01-01-1")
         expect(screen).to_have_attribute("data-step", "putaway")
         page.get_by_role("button", name="Yes, put away 3 units").click()

@@ -1,9 +1,10 @@
-"""Returns at the dock: a shipped parcel that comes back (reported returned by
-its carrier, or handed back without a word) is received into a bin of the
-node it left from. Its units are on hand again in the bin and the node's
-stock, the parcel is `returned`, the channel hears `parcel.received_back`,
-and fulfilments waiting for those SKUs are dispatched, all at once; the
-contract's order and fulfilment statuses stay as they were."""
+"""Returns at the dock: a shipped parcel its carrier reported returned is
+received into the bins of the node it left from, each SKU into its own. Its
+units are on hand again in those bins and the node's stock, the parcel is
+`returned`, the channel hears `parcel.received_back`, and fulfilments
+waiting for those SKUs are dispatched, all at once; the contract's order and
+fulfilment statuses stay as they were. A parcel not reported returned is
+refused."""
 from __future__ import annotations
 
 import datetime as dt
@@ -78,6 +79,13 @@ def _shipped(db, external_id, lines) -> str:
     return tracking_number
 
 
+def _back(db, external_id, lines) -> str:
+    """Shipped, then reported returned by its carrier."""
+    tracking_number = _shipped(db, external_id, lines)
+    _report(db, tracking_number, TrackingStatus.returned)
+    return tracking_number
+
+
 def _user(s, code) -> User:
     return s.scalar(select(User).where(User.code == code))
 
@@ -86,9 +94,13 @@ def _node(s, code) -> Node:
     return s.scalar(select(Node).where(Node.code == code))
 
 
-def _receive(db, code, bin_code, scan_id="return-0001", user="D001", node="SH-PD") -> returns.Received:
+def _receive(db, code, bins, scan_id="return-0001", user="D001", node="SH-PD") -> returns.Received:
+    """`bins`: SKU -> bin, or one bin for every SKU of the parcel."""
     with db.transaction() as s:
-        return returns.receive(s, _user(s, user), scan_id, _node(s, node), code, bin_code)
+        if isinstance(bins, str):
+            parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == code))
+            bins = {i.sku.code: bins for i in parcel.items} if parcel is not None else {"SKU-A": bins}
+        return returns.receive(s, _user(s, user), scan_id, _node(s, node), code, bins)
 
 
 def _report(db, tracking_number, status, at=AT):
@@ -124,7 +136,7 @@ def test_a_parcel_reported_returned_goes_back_into_the_bin_and_the_nodes_stock(f
 
     done = _receive(floor, tn, "A-01-01-1")
 
-    assert done.what == "received" and done.units == 3 and done.location == "A-01-01-1"
+    assert done.what == "received" and done.units == 3 and done.bins == (("SKU-A", "A-01-01-1"), ("SKU-B", "A-01-01-1"))
     assert stock_of(floor, "SH-PD", "SKU-A") == (3, 0) and stock_of(floor, "SH-PD", "SKU-B") == (5, 0)
     assert _bin(floor, "A-01-01-1", "SKU-A") == 3
     assert _bin(floor, "A-01-01-1", "SKU-B") == 1  # a new bin row: the SKU was never there
@@ -141,7 +153,8 @@ def test_the_return_is_one_event_in_the_channels_feed_and_the_document_says_retu
 
     [event] = _events(floor, "parcel.received_back")
     assert event.data == {"tracking_number": tn, "carrier": "ly-express",
-                          "items": [{"sku": "SKU-A", "quantity": 2}, {"sku": "SKU-B", "quantity": 1}],
+                          "items": [{"sku": "SKU-A", "quantity": 2, "location": "A-01-01-1"},
+                                    {"sku": "SKU-B", "quantity": 1, "location": "A-01-01-1"}],
                           "location": "A-01-01-1", "by": "D001", "carrier_status": "returned"}
     feed = client.get("/api/v1/events?after=0&limit=1000", headers=headers).get_json()["events"]
     assert [e["type"] for e in feed].count("parcel.received_back") == 1
@@ -158,25 +171,52 @@ def test_the_return_is_one_event_in_the_channels_feed_and_the_document_says_retu
     check_invariants(floor)
 
 
-def test_a_parcel_handed_back_without_a_carrier_report_is_received_too(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
-    _report(floor, tn, TrackingStatus.failed_attempt)
-    _receive(floor, tn, "A-01-02-1")
+def test_each_sku_goes_into_its_own_bin(floor):
+    tn = _back(floor, "T-1", [("SKU-A", 2), ("SKU-B", 1)])
+
+    done = _receive(floor, tn, {"SKU-A": "A-01-01-1", "sku-b": "a-01-02-1"})
+
+    assert done.bins == (("SKU-A", "A-01-01-1"), ("SKU-B", "A-01-02-1")) and done.units == 3
+    assert _bin(floor, "A-01-01-1", "SKU-A") == 3 and _bin(floor, "A-01-01-1", "SKU-B") is None
+    assert _bin(floor, "A-01-02-1", "SKU-B") == 5
     [event] = _events(floor, "parcel.received_back")
-    assert event.data["carrier_status"] == "failed_attempt" and event.data["location"] == "A-01-02-1"
-    assert _bin(floor, "A-01-02-1", "SKU-A") == 1 and stock_of(floor, "SH-PD", "SKU-A") == (3, 0)
+    assert event.data["items"] == [{"sku": "SKU-A", "quantity": 2, "location": "A-01-01-1"},
+                                   {"sku": "SKU-B", "quantity": 1, "location": "A-01-02-1"}]
+    assert event.data["location"] is None  # not one bin for all
     check_invariants(floor)
 
 
+def test_a_sku_without_a_bin_is_refused_and_nothing_is_received(floor):
+    tn = _back(floor, "T-1", [("SKU-A", 2), ("SKU-B", 1)])
+    refusal = _refused(floor, tn, bin_code={"SKU-A": "A-01-01-1"})
+    assert refusal.key == "return_bin_needed" and "SKU-B" in refusal.message("en")
+    assert _parcel(floor, tn).status == ParcelStatus.shipped
+
+
+@pytest.mark.parametrize("report", [None, TrackingStatus.in_transit, TrackingStatus.failed_attempt],
+                         ids=["no_report", "in_transit", "failed_attempt"])
+def test_a_parcel_its_carrier_did_not_report_returned_is_refused(floor, report):
+    tn = _shipped(floor, "T-1", [("SKU-A", 1)])  # loaded minutes ago, brought back in
+    if report is not None:
+        _report(floor, tn, report)
+    refusal = _refused(floor, tn)
+    assert refusal.key == "return_not_reported" and refusal.status == 422
+    word = report.value if report is not None else "-"
+    assert "its carrier has not reported it returned" in refusal.message("en") and f"(last report: {word})" in (
+        refusal.message("en"))
+    assert "承运商未报告退回" in refusal.message("zh") and "交给组长" in refusal.message("zh")
+    assert _parcel(floor, tn).status == ParcelStatus.shipped
+
+
 def test_the_sscc_on_the_label_finds_the_returned_parcel(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
+    tn = _back(floor, "T-1", [("SKU-A", 1)])
     sscc = _parcel(floor, tn).sscc
     assert _receive(floor, "]C100" + sscc, "A-01-01-1").what == "received"
     assert _parcel(floor, tn).status == ParcelStatus.returned
 
 
 def test_returned_units_dispatch_a_fulfilment_awaiting_stock(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 3)])
+    tn = _back(floor, "T-1", [("SKU-A", 3)])
     _submit(floor, "T-2", [("SKU-A", 2)])
     [waiting] = fulfilments_of(floor, "T-2")
     assert waiting.status == FulfilmentStatus.awaiting_stock
@@ -194,7 +234,7 @@ def test_returned_units_dispatch_a_fulfilment_awaiting_stock(floor):
 
 
 def test_the_same_scan_id_twice_counts_once(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 2)])
+    tn = _back(floor, "T-1", [("SKU-A", 2)])
     first = _receive(floor, tn, "A-01-01-1", scan_id="return-retry-1")
     before = snapshot(floor)
     again = _receive(floor, tn, "A-01-01-1", scan_id="return-retry-1")
@@ -207,7 +247,7 @@ def test_the_same_scan_id_twice_counts_once(floor):
 
 
 def test_the_order_keeps_its_statuses_and_receipt_still_completes_it(floor, client, headers):
-    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
+    tn = _back(floor, "T-1", [("SKU-A", 1)])
     _receive(floor, tn, "A-01-01-1")
     [f] = fulfilments_of(floor, "T-1")
     assert f.status == FulfilmentStatus.shipped
@@ -218,7 +258,7 @@ def test_the_order_keeps_its_statuses_and_receipt_still_completes_it(floor, clie
 # --- after the return -------------------------------------------------------------------------
 
 def test_carrier_reports_after_the_return_are_history_only(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
+    tn = _back(floor, "T-1", [("SKU-A", 1)])
     _receive(floor, tn, "A-01-01-1")
     late = _report(floor, tn, TrackingStatus.returned, AT + dt.timedelta(hours=2))
     delivered = _report(floor, tn, TrackingStatus.delivered, AT + dt.timedelta(hours=3))
@@ -232,7 +272,7 @@ def test_carrier_reports_after_the_return_are_history_only(floor):
 
 
 def test_a_parcel_received_back_does_not_ship_again(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
+    tn = _back(floor, "T-1", [("SKU-A", 1)])
     _receive(floor, tn, "A-01-01-1")
     with floor.transaction() as s:
         handover = ship.open_handover(s, _node(s, "SH-PD"), "ly-express", _user(s, "D001"))
@@ -245,7 +285,7 @@ def test_a_parcel_received_back_does_not_ship_again(floor):
 
 # --- refusals: nothing written ------------------------------------------------------------------
 
-def _refused(db, code, bin_code="A-01-01-1", user="D001", node="SH-PD", scan_id="return-refused") -> Refusal:
+def _refused(db, code, bin_code: str | dict = "A-01-01-1", user="D001", node="SH-PD", scan_id="return-refused") -> Refusal:
     before = snapshot(db)
     with pytest.raises(Refusal) as refusal:
         _receive(db, code, bin_code, scan_id=scan_id, user=user, node=node)
@@ -268,7 +308,7 @@ def test_an_empty_scan_is_refused(floor):
 
 
 def test_a_parcel_of_another_node_is_refused(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
+    tn = _back(floor, "T-1", [("SKU-A", 1)])
     refusal = _refused(floor, tn, bin_code="J-01-01-1", user="D002", node="SH-JD")
     assert refusal.key == "return_other_node" and "shipped from SH-PD" in refusal.message("en")
     assert "从 SH-PD 发出" in refusal.message("zh")
@@ -276,7 +316,7 @@ def test_a_parcel_of_another_node_is_refused(floor):
 
 
 def test_a_parcel_already_received_back_is_refused(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
+    tn = _back(floor, "T-1", [("SKU-A", 1)])
     _receive(floor, tn, "A-01-01-1", scan_id="return-first")
     refusal = _refused(floor, tn, scan_id="return-second")
     assert refusal.key == "return_already_received" and refusal.status == 409
@@ -310,7 +350,7 @@ def test_a_delivered_parcel_is_not_received_here(floor):
 
 @pytest.mark.parametrize("bin_code", ["Z-99-99-9", "J-01-01-1"], ids=["nowhere", "another_nodes_bin"])
 def test_a_bin_not_at_this_node_is_refused(floor, bin_code):
-    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
+    tn = _back(floor, "T-1", [("SKU-A", 1)])
     refusal = _refused(floor, tn, bin_code=bin_code)
     assert refusal.key == "return_unknown_bin"
     assert f"{bin_code} is not a bin at SH-PD" in refusal.message("en")
@@ -321,7 +361,7 @@ def test_a_bin_not_at_this_node_is_refused(floor, bin_code):
 # --- what the screens read ------------------------------------------------------------------------
 
 def test_items_name_the_bins_each_sku_usually_goes_to(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 2), ("SKU-B", 1)])
+    tn = _back(floor, "T-1", [("SKU-A", 2), ("SKU-B", 1)])
     with floor.reading() as s:
         parcel = returns.parcel_at(s, _node(s, "SH-PD"), tn)
         assert returns.items(s, parcel) == [returns.Item("SKU-A", "商品 SKU-A", 2, ("A-01-01-1",)),
@@ -344,7 +384,7 @@ def test_the_dock_sees_what_the_carriers_reported_returned_and_what_came_back(fl
 
 
 def test_a_shortage_the_returned_units_cover_is_over(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 2)])
+    tn = _back(floor, "T-1", [("SKU-A", 2)])
     with floor.transaction() as s:  # a count had found SKU-A short at SH-PD
         row = s.scalar(select(Stock).join(Sku).join(Node).where(Sku.code == "SKU-A", Node.code == "SH-PD"))
         row.short_since = AT
@@ -356,25 +396,40 @@ def test_a_shortage_the_returned_units_cover_is_over(floor):
 
 
 def test_two_handhelds_confirming_one_parcel_at_once_put_it_back_once(floor):
-    tn = _shipped(floor, "T-1", [("SKU-A", 2)])
+    """Many times over; on PostgreSQL the two transactions really overlap."""
     with floor.transaction() as s:  # a second dock worker at SH-PD
         access.create_user(s, "D003", "出库员三", "dock", "1234", "SH-PD")
-    barrier = threading.Barrier(2)
-    outcome: dict[str, str] = {}
+    for n in range(20):
+        tn = _back(floor, f"T-{n}", [("SKU-A", 2)])
+        barrier = threading.Barrier(2)
+        outcome: dict[str, str] = {}
 
-    def confirm(user: str) -> None:
-        barrier.wait()
-        try:
-            outcome[user] = _receive(floor, tn, "A-01-01-1", scan_id=f"return-{user}", user=user).what
-        except Refusal as refusal:
-            outcome[user] = refusal.key
+        def confirm(user: str) -> None:
+            barrier.wait()
+            try:
+                outcome[user] = _receive(floor, tn, "A-01-01-1", scan_id=f"return-{n}-{user}", user=user).what
+            except Refusal as refusal:
+                outcome[user] = refusal.key
 
-    threads = [threading.Thread(target=confirm, args=(u,)) for u in ("D001", "D003")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcome.values()) == ["received", "return_already_received"]
-    assert _bin(floor, "A-01-01-1", "SKU-A") == 3  # 3 - 2 shipped + 2 back, once
-    assert len(_events(floor, "parcel.received_back")) == 1
+        threads = [threading.Thread(target=confirm, args=(u,)) for u in ("D001", "D003")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcome.values()) == ["received", "return_already_received"], (n, outcome)
+        assert _bin(floor, "A-01-01-1", "SKU-A") == 3  # 3 - 2 shipped + 2 back, once
+    assert len(_events(floor, "parcel.received_back")) == 20
+    check_invariants(floor)
+
+
+def test_a_same_city_parcel_our_rider_could_not_deliver_is_received(floor):
+    """Our rider is its carrier: the failed attempt is the word that it comes back."""
+    tn = _shipped(floor, "T-1", [("SKU-A", 1)])
+    with floor.transaction() as s:  # as if it had left with a rider
+        s.scalar(select(Parcel).where(Parcel.tracking_number == tn)).carrier = tracking.RIDER_CARRIER
+    assert _refused(floor, tn).key == "return_not_reported"
+    _report(floor, tn, TrackingStatus.out_for_delivery)
+    assert _refused(floor, tn).key == "return_not_reported"
+    _report(floor, tn, TrackingStatus.failed_attempt, AT + dt.timedelta(hours=1))
+    assert _receive(floor, tn, "A-01-01-1").what == "received"
     check_invariants(floor)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 
 import pytest
 from handhelds import BARCODES, HX, bin_count, login, refusal_of, text
@@ -33,10 +34,12 @@ class Returns:
     def __init__(self, client):
         self.client = client
         self.n = 0
+        # Not id(self): a later handheld object may get a freed one, and its scan ids would repeat.
+        self.device = uuid.uuid4().hex[:12]
 
     def _id(self) -> str:
         self.n += 1
-        return f"return-{id(self)}-{self.n:04d}"
+        return f"return-{self.device}-{self.n:04d}"
 
     def home(self):
         return self.client.get("/ship/returns", headers=HX)
@@ -44,13 +47,15 @@ class Returns:
     def scan(self, code: str):
         return self.client.post("/ship/returns/scan", data={"scan": code, "scan_id": self._id()}, headers=HX)
 
-    def bin(self, tracking_number: str, code: str):
-        return self.client.post(f"/ship/returns/p/{tracking_number}/bin", data={"scan": code, "scan_id": self._id()},
-                                headers=HX)
+    def bin(self, tracking_number: str, code: str, chosen: tuple[str, ...] = ()):
+        """A bin scanned for the next SKU, after those `chosen`."""
+        return self.client.post(f"/ship/returns/p/{tracking_number}/bin",
+                                data={"scan": code, "scan_id": self._id(), "bin": list(chosen)}, headers=HX)
 
-    def confirm(self, tracking_number: str, bin_code: str, scan_id: str | None = None):
-        return self.client.post(f"/ship/returns/p/{tracking_number}/into/{bin_code}",
-                                data={"scan_id": scan_id or self._id()}, headers=HX)
+    def confirm(self, tracking_number: str, *bins: str, scan_id: str | None = None):
+        """The put-away confirmed: each SKU's bin, in the order of the items."""
+        return self.client.post(f"/ship/returns/p/{tracking_number}/receive",
+                                data={"scan_id": scan_id or self._id(), "bin": list(bins)}, headers=HX)
 
 
 @pytest.fixture
@@ -86,7 +91,7 @@ def test_the_dock_home_opens_returns_and_counts_those_reported(client, staff, ba
     assert "Returns · 1 expected" in text(home)
     screen = client.get("/ship/returns")
     assert screen.status_code == 200 and step_of(screen) == "returns"
-    assert "Returns: scan the returned parcel" in text(screen)
+    assert "Returns: scan the parcel or the return reference" in text(screen)
     assert "1 parcel reported returned by its carrier is not back yet." in text(screen)
 
 
@@ -96,14 +101,17 @@ def test_a_returned_parcel_goes_back_into_a_bin_scan_by_scan(client, staff, back
     assert items.status_code == 200 and step_of(items) == "items"
     assert items.headers["HX-Push-Url"] == f"/ship/returns/p/{back}"
     words = text(items)
-    assert "Put the items back: scan a bin" in words and "商品 SKU-A" in words
+    assert "Scan the bin for 商品 SKU-A" in words and "SKU 1 of 1" in words
     assert re.search(r'data-quantity>2<', items.get_data(as_text=True))
     assert "Usually in A-01-01-1" in words and "returned · 11-26 17:00" in words and "O-1" in words
+    assert "Into its usual bin A-01-01-1" in words
 
     putaway = hh.bin(back, "a-01-01-1")
     assert putaway.status_code == 200 and step_of(putaway) == "putaway"
-    assert putaway.headers["HX-Push-Url"] == f"/ship/returns/p/{back}/into/A-01-01-1"
-    assert "Put 2 units into this bin?" in text(putaway) and "Yes, put away 2 units" in text(putaway)
+    assert putaway.headers["HX-Push-Url"] == f"/ship/returns/p/{back}?bin=A-01-01-1"
+    assert "Put 2 units into these bins?" in text(putaway) and "Yes, put away 2 units" in text(putaway)
+    assert "Into A-01-01-1" in text(putaway)
+    assert step_of(client.get(f"/ship/returns/p/{back}?bin=A-01-01-1", headers=HX)) == "putaway"
     assert bin_count(staff.db, "A-01-01-1", "SKU-A") == before  # nothing yet
 
     done = hh.confirm(back, "A-01-01-1")
@@ -216,13 +224,14 @@ def test_returns_read_chinese(client, staff, back):
     hh = Returns(client)
     assert "退货" in text(hh.home())
     items = hh.scan(back)
-    assert "放回商品:请扫描库位" in text(items) and "常放于 A-01-01-1" in text(items)
+    assert "请扫描 商品 SKU-A 的库位" in text(items) and "常放于 A-01-01-1" in text(items)
+    assert "放入常用库位 A-01-01-1" in text(items)
     wrong = hh.bin(back, "NOPE-1")
     assert "NOPE-1 不是 SH-PD 的库位" in text(wrong)
     putaway = hh.bin(back, "A-01-01-1")
-    assert "确认放入 2 件到此库位?" in text(putaway) and "确认放入 2 件" in text(putaway)
+    assert "确认将 2 件放入这些库位？" in text(putaway) and "放入 A-01-01-1" in text(putaway)
     done = hh.confirm(back, "A-01-01-1")
-    assert f"{back} 已退货入库:2 件放入 A-01-01-1。" in text(done)
+    assert f"{back} 已退货入库：2 件放入 A-01-01-1。" in text(done)
 
 
 def test_leads_may_receive_returns_and_packers_may_not(client, staff, back):

@@ -5,6 +5,7 @@ courier signs."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 from handhelds import BARCODES, HX, bin_count, login, refusal_of, scans_recorded, text
@@ -32,6 +33,8 @@ class Dock:
     def __init__(self, client):
         self.client = client
         self.n = 0
+        # Not id(self): a later handheld object may get a freed one, and its scan ids would repeat.
+        self.device = uuid.uuid4().hex[:12]
         self.ref: str | None = None
 
     def open(self, carrier: str = "ly-express"):
@@ -43,7 +46,7 @@ class Dock:
     def scan(self, code: str, scan_id: str | None = None):
         self.n += 1
         return self.client.post(f"/ship/h/{self.ref}/scan",
-                                data={"scan": code, "scan_id": scan_id or f"dock-{id(self)}-{self.n:04d}"},
+                                data={"scan": code, "scan_id": scan_id or f"dock-{self.device}-{self.n:04d}"},
                                 headers=HX)
 
     def close(self):

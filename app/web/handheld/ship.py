@@ -68,7 +68,7 @@ def _home(refusal: Refusal | None = None, notice: str | None = None):
                  "handover": open_.get(code), "scanned": ship.scanned(s, open_[code]) if code in open_ else 0}
                 for code, carrier in CARRIERS.items()]
         return render_screen(SCREENS + "home.html", _status(refusal), {"HX-Push-Url": url_for("ship.home")},
-                             rows=rows, returns_expected=returns.out_count(s, node), refusal=refusal, notice=notice)
+                             rows=rows, returns_expected=returns.out_count(s, node) + len(returns.expected_returns(s, node)), refusal=refusal, notice=notice)
 
 
 def _handover(ref: str, refusal: Refusal | None = None, notice: str | None = None, confirm: bool = False,

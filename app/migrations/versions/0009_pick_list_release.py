@@ -1,7 +1,7 @@
 """pick list release: who a lead released a list from, who released it, when
 (released_from_id, released_by_id, released_at), so that picker is told
 
-Revision ID: 0009b
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01 15:30:00.000000
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0009b'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """stock counts: cycle counts per bin and SKU (requested, counted, variance, a lead's decision)
 
-Revision ID: 0009c
-Revises: 0009b
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01 15:30:00.000000
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0009c'
-down_revision = '0009b'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
