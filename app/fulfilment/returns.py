@@ -587,6 +587,10 @@ def receive_units(session: Session, user: User, scan_id: str, node: Node, ref: s
         else:
             line.quarantined += quantity
     line.received += quantity
+    events.record(session, "return.counted", order=ret.order, node=node, data={
+        **customer_returns.document(ret), "by": user.code,
+        "unit": {"sku": line.sku.code, "quantity": quantity, "disposition": disposition.value,
+                 "location": location.code if location else None}})
     session.add(ScanRecord(scan_id=scan_id, user_id=user.id, work=WORK, action=disposition.value,
                            code=f"{ret.ref} {line.sku.code}"[:200], quantity=quantity))
     complete = all(x.received >= x.quantity for x in ret.lines)
