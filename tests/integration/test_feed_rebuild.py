@@ -14,8 +14,9 @@ from werkzeug.security import generate_password_hash
 
 from app import access, masterdata
 from app.fulfilment import intake, pack, pick, returns, ship
-from app.models import Barcode, Disposition, Fulfilment, Node, Role, Sku, User
-from support import PLACES, check_invariants, count, order_body, world
+from app.models import Barcode, Disposition, Fulfilment, FulfilmentStatus, Handover, Node, Role, Sku, User
+from racing import race
+from support import PLACES, check_invariants, count, order_body, set_status, world
 
 PREFIX = "6901234"
 PIN_HASH = generate_password_hash("1234", "pbkdf2:sha256:1000")  # cheap: scrypt per user would dominate
@@ -39,7 +40,7 @@ GTIN = {sku: gtin(i + 1) for i, sku in enumerate(SKUS)}
 def floor(db) -> None:
     """SH-PD (near): SKU-A, two of SKU-C in one bin. SH-JD (32 km): SKU-B and
     SKU-C. SKU-P is a presale SKU at SH-PD; SKU-W is nowhere yet."""
-    world(db, {"SH-PD": {"SKU-A": 10, "SKU-C": 2}, "SH-JD": {"SKU-B": 10, "SKU-C": 5}},
+    world(db, {"SH-PD": {"SKU-A": 50, "SKU-C": 2}, "SH-JD": {"SKU-B": 50, "SKU-C": 5}},
           nodes={code: PLACES[code] for code in ("SH-PD", "SH-JD")}, skus=SKUS)
     with db.transaction() as s:
         masterdata.put_sku(s, "SKU-P", masterdata.SkuBody(name="预售商品", presale=True))
@@ -280,4 +281,39 @@ def test_every_order_of_a_realistic_run_is_rebuilt_from_the_feed_alone(db, clien
             assert {"tracking_number", "carrier", "status", "parcel_status"} <= set(e["data"]), e
     assert set(rebuilt(feed)) == set(external_ids)
     assert_mirrored(client, headers, external_ids, feed)
+    check_invariants(db)
+
+
+# --- two changes of one order at once ------------------------------------------------------------
+
+ROUNDS = 20
+
+
+def test_two_parts_of_a_split_order_shipped_at_once_tell_each_status_change_once_in_order(db, client, headers):
+    """Two docks scan out the two parts of one order together (SH-PD's and
+    SH-JD's), ROUNDS times: the feed says in_fulfilment, partially_shipped,
+    shipped, each `previous` the status before, whichever commits first;
+    never a change twice or a stale `previous`."""
+    floor(db)
+    numbers = {}
+    for r in range(ROUNDS):
+        ext = f"R-{r:02d}"
+        submit(client, headers, ext, [("SKU-A", 1), ("SKU-B", 1)])
+        set_status(db, ext, FulfilmentStatus.picked)
+        numbers[ext] = (packed(db, ref_at(client, headers, ext, "SH-PD", "picked"), "K1"),
+                        packed(db, ref_at(client, headers, ext, "SH-JD", "picked"), "K2"))
+    with db.transaction() as s:  # the handovers exist before: the race is over the order
+        handovers = {code: ship.open_handover(s, s.scalar(select(Node).where(Node.code == code)), "ly-express",
+                                              user(s, dock)).id for code, dock in (("SH-PD", "D1"), ("SH-JD", "D2"))}
+
+    def scan(node: str, dock: str, number: str):
+        return lambda s: ship.scan_parcel(s, s.get(Handover, handovers[node]), number, user(s, dock)).tracking_number
+
+    for ext, (pd, jd) in numbers.items():
+        assert race(db, scan("SH-PD", "D1", pd), scan("SH-JD", "D2", jd)) == [pd, jd]
+        said = [(e["data"]["previous"], e["data"]["status"]) for e in whole_feed(client, headers)
+                if e["order"] == ext and e["type"] == "order.status_changed"]
+        assert said == [(None, "in_fulfilment"), ("in_fulfilment", "partially_shipped"),
+                        ("partially_shipped", "shipped")], (ext, said)
+        assert document(client, headers, ext)["status"] == "shipped"
     check_invariants(db)
