@@ -94,6 +94,7 @@ def _states(session: Session, fulfilments: list[Fulfilment]) -> dict[Fulfilment,
     unique = list(dict.fromkeys(fulfilments))
     if not unique:
         return {}
+    # A line's SKU only if loaded already (reading it would be a query per line).
     lines = {f: [(line.sku_id, line.quantity, line.__dict__.get("sku")) for line in f.lines if line.quantity > 0]
              for f in unique}
     skus = _codes(session, Sku, {s.id: s.code for ls in lines.values() for _, _, s in ls if s is not None}

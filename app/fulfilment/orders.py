@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from app.fulfilment import events
-
 from app.models import Fulfilment, FulfilmentStatus as F, Order, OrderStatus, Parcel, utcnow
 
 SHIPPED_OR_LATER = {F.shipped, F.delivered, F.completed}
@@ -80,7 +79,12 @@ def derive_status(order: Order) -> OrderStatus:
 
 def refresh(order: Order, session: Session | None = None) -> None:
     """Derive the order's status again; a change is an `order.status_changed`
-    event. `session`: for an order built in memory and not added to it (intake)."""
+    event. `session`: for an order built in memory and not added to it (intake).
+
+    The event goes with the write: the ORM writes the status only when it
+    differs from the one loaded, which is `previous`. So the feed's latest
+    status is the stored one, whichever of two racing transactions commits
+    last (its seq is later too)."""
     previous = order.status
     status = derive_status(order)
     order.updated_at = utcnow()
