@@ -221,12 +221,26 @@ def check_invariants(db: Database) -> None:
     - each stock row's `on_hand` is the sum of its node's bins;
     - open reservations belong to fulfilments that hold stock, at their node,
       and a reserved fulfilment holds exactly its lines;
-    - every event seq appears once, from 1 to the counter, without gaps."""
+    - every event seq appears once, from 1 to the counter, without gaps;
+    - each order's `order.status_changed` events follow one another (each
+      `previous` the status before) and end at its stored status."""
     with db.reading() as s:
         _check_reserved(s)
         _check_bins(s)
         _check_holds(s)
         _check_seqs(s)
+        _check_status_feed(s)
+
+
+def _check_status_feed(s: Session) -> None:
+    said: dict[int, list[tuple[str | None, str]]] = {}
+    for order_id, data in s.execute(select(Event.order_id, Event.data)
+                                    .where(Event.type == "order.status_changed").order_by(Event.seq)):
+        said.setdefault(order_id, []).append((data["previous"], data["status"]))
+    for order_id, status in s.execute(select(Order.id, Order.status)):
+        chain = said.get(order_id, [])
+        assert chain and [p for p, _ in chain] == [None] + [st for _, st in chain[:-1]], (order_id, chain)
+        assert chain[-1][1] == status.value, (order_id, chain, status)
 
 
 def _check_reserved(s: Session) -> None:

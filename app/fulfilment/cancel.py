@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.fulfilment import events, orders, reserve
+from app.fulfilment import events, orders, reserve, tracking
 from app.fulfilment.errors import Refusal
 from app.models import Fulfilment, FulfilmentStatus, Order, OrderStatus, ParcelStatus, utcnow
 
@@ -56,6 +56,8 @@ def stop(session: Session, order: Order, fulfilments: list[Fulfilment], reason: 
         if intercept:
             for parcel in labelled:
                 parcel.status = ParcelStatus.intercepted
+                events.record(session, "parcel.intercepted", fulfilment=f,
+                              data={**tracking.parcel_data(parcel), "reason": reason})
             events.record(session, "fulfilment.intercepted", fulfilment=f,
                           data={"reason": reason, "parcels": [p.tracking_number for p in labelled]})
     orders.refresh(order)

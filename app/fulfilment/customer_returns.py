@@ -187,10 +187,7 @@ def _create(session: Session, order: Order, return_id: str | None, reason: str |
                          lines=[ReturnLine(sku_id=sku_id, quantity=q) for sku_id, q in sorted(units.items())])
     session.add(ret)
     session.flush()
-    codes = dict(session.execute(select(Sku.id, Sku.code).where(Sku.id.in_(list(units)))).all())
-    events.record(session, "return.authorised", order=order, data={
-        "return_id": ret.return_id, "ref": ret.ref, "reason": ret.reason, "by": by,
-        "lines": [{"sku": codes[sku_id], "quantity": q} for sku_id, q in sorted(units.items())]})
+    events.record(session, "return.authorised", order=order, data={**document(ret), "by": by})
     return ret
 
 

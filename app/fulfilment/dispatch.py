@@ -166,6 +166,12 @@ def forget_nodes(session: Session) -> None:
     session.info.pop(_NODES_SEEN, None)
 
 
+def nodes_seen(session: Session) -> dict[int, str]:
+    """id -> code of the active nodes if this transaction read them already
+    (else empty: nothing is queried)."""
+    return {n.id: n.code for n in session.info.get(_NODES_SEEN, ())}
+
+
 def node_codes(session: Session) -> dict[int, str]:
     """id -> code of the active nodes (from the same per-process copy)."""
     return {n.id: n.code for n in active_nodes(session)}

@@ -13,12 +13,18 @@ from typing import Any
 
 from sqlalchemy import bindparam, event as sa_event, insert, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
-from app.models import Event, EventCounter, Fulfilment, Node, Order, utcnow
+from app.models import Event, EventCounter, Fulfilment, Node, Order, Sku, utcnow
 
 _PENDING = "luyue_pending_events"
 _COMMITTED = "luyue_committed_seqs"
 _MARKS = "luyue_savepoint_marks"
+_SKU_CODES = "luyue_event_sku_codes"
+
+# Events about a fulfilment that carry its state (node, status, lines), so a
+# client applies them without reading the order (docs/events.md).
+STATE_EVENTS = ("fulfilment.", "pick.short")
 
 # Called after commit with (first_seq, last_seq); must not raise or block long.
 subscribers: list[Callable[[int, int], None]] = []
@@ -33,6 +39,12 @@ def record(session: Session, type: str, *, order: Order | None = None, fulfilmen
     if fulfilment is not None and node is None:
         node = fulfilment.node
     session.info.setdefault(_PENDING, []).append((type, order, fulfilment, node, data or {}))
+
+
+def name_skus(session: Session, codes: dict[int, str]) -> None:
+    """SKU codes (id -> code) this transaction knows already: the events'
+    lines are named without reading them again (intake's new order)."""
+    session.info.setdefault(_SKU_CODES, {}).update(codes)
 
 
 def assign_seqs(session: Session) -> list[dict[str, Any]]:
@@ -52,8 +64,11 @@ def _allocate(session: Session) -> list[dict[str, Any]]:
     last = session.execute(_TAKE_SEQS, {"n": n}).scalar_one()
     first = last - n + 1
     now = utcnow()
+    states = _states(session, [p[2] for p in pending if p[2] is not None and p[0].startswith(STATE_EVENTS)])
     rows = []
     for i, (type_, order, fulfilment, node, data) in enumerate(pending):
+        if fulfilment is not None and type_.startswith(STATE_EVENTS):
+            data = {**data, **states[fulfilment]}
         rows.append({
             "seq": first + i, "at": now, "type": type_,
             "channel_id": order.channel_id if order is not None else None,
@@ -69,6 +84,39 @@ def _allocate(session: Session) -> list[dict[str, Any]]:
     earlier = session.info.get(_COMMITTED)
     session.info[_COMMITTED] = (earlier[0], last) if earlier else (first, last)
     return rows
+
+
+def _states(session: Session, fulfilments: list[Fulfilment]) -> dict[Fulfilment, dict[str, Any]]:
+    """Each fulfilment's node, status and lines as the order document shows
+    them, taken at commit: every event of a transaction says where it left
+    the fulfilment, even a change made after the event was recorded. Codes
+    come from what the session holds; the rest in one query per kind."""
+    unique = list(dict.fromkeys(fulfilments))
+    if not unique:
+        return {}
+    # A line's SKU only if loaded already (reading it would be a query per line).
+    lines = {f: [(line.sku_id, line.quantity, line.__dict__.get("sku")) for line in f.lines if line.quantity > 0]
+             for f in unique}
+    skus = _codes(session, Sku, {s.id: s.code for ls in lines.values() for _, _, s in ls if s is not None}
+                  | session.info.get(_SKU_CODES, {}), {sku_id for ls in lines.values() for sku_id, _, _ in ls})
+    from app.fulfilment.dispatch import nodes_seen  # dispatch records events: imported when needed
+    nodes = _codes(session, Node, nodes_seen(session), {f.node_id for f in unique if f.node_id is not None})
+    return {f: {"node": nodes[f.node_id] if f.node_id is not None else None, "status": f.status.value,
+                "lines": [{"sku": skus[sku_id], "quantity": q} for sku_id, q, _ in lines[f]]}
+            for f in unique}
+
+
+def _codes(session: Session, model, known: dict[int, str], wanted: set[int]) -> dict[int, str]:
+    """id -> code of `wanted` rows of `model` (Sku or Node): `known`, then the
+    session's loaded objects, then one query for the rest."""
+    codes = {i: known[i] for i in wanted if i in known}
+    for i in wanted - codes.keys():
+        loaded = session.identity_map.get(identity_key(model, i))
+        if loaded is not None and "code" in loaded.__dict__:  # not expired: no query
+            codes[i] = loaded.code
+    if missing := wanted - codes.keys():
+        codes.update(session.execute(select(model.id, model.code).where(model.id.in_(missing))).all())
+    return codes
 
 
 # Built once: every transaction with events runs them.

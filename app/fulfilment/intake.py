@@ -270,9 +270,11 @@ def take(session: Session, channel: Channel, raw: bytes) -> tuple[Order, dict[in
                           data={"release_at": part.release_at.isoformat()})
         else:
             dispatch.place(session, order, part.lines, order.delivery)
-    orders.refresh(order)
+    orders.refresh(order, session)
     store(session, order)
-    return order, {sku_id: code for code, sku_id in skus.items()}
+    codes = {sku_id: code for code, sku_id in skus.items()}
+    events.name_skus(session, codes)
+    return order, codes
 
 
 def store(session: Session, order: Order) -> None:

@@ -5,8 +5,9 @@ rows, reservations and stock rows come after."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
+from app.fulfilment import events
 from app.models import Fulfilment, FulfilmentStatus as F, Order, OrderStatus, Parcel, utcnow
 
 SHIPPED_OR_LATER = {F.shipped, F.delivered, F.completed}
@@ -76,7 +77,18 @@ def derive_status(order: Order) -> OrderStatus:
     return OrderStatus.in_fulfilment
 
 
-def refresh(order: Order) -> None:
+def refresh(order: Order, session: Session | None = None) -> None:
+    """Derive the order's status again; a change is an `order.status_changed`
+    event. `session`: for an order built in memory and not added to it (intake).
+
+    The event goes with the write: the ORM writes the status only when it
+    differs from the one loaded, which is `previous`. So the feed's latest
+    status is the stored one, whichever of two racing transactions commits
+    last (its seq is later too)."""
+    previous = order.status
     status = derive_status(order)
     order.updated_at = utcnow()
     order.status = status
+    if status != previous:
+        events.record(session or object_session(order), "order.status_changed", order=order,
+                      data={"status": status.value, "previous": previous.value if previous else None})

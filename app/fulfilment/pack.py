@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.barcodes import read_scan
-from app.fulfilment import events, orders, pick
+from app.fulfilment import events, orders, pick, tracking
 from app.fulfilment.carriers import CARRIERS, carrier_for
 from app.fulfilment.errors import Refusal
 from app.fulfilment.ship import find_parcel
@@ -135,8 +135,8 @@ def close_parcel(session: Session, f: Fulfilment, weight_g: int, packer: User, g
     parcel.tracking_number = carrier.tracking_number(parcel.id)
     parcel.sscc = make_sscc(gs1_company_prefix, parcel.id)
     events.record(session, "parcel.packed", fulfilment=f,
-                  data={"parcel": parcel.number, "tracking_number": parcel.tracking_number,
-                        "carrier": carrier.code, "weight_g": weight_g, "by": packer.code})
+                  data={"parcel": parcel.number, **tracking.parcel_data(parcel), "weight_g": weight_g,
+                        "by": packer.code})
     if not remaining(f):
         f.status, f.updated_at = FulfilmentStatus.packed, now
         events.record(session, "fulfilment.packed", fulfilment=f,

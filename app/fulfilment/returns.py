@@ -80,7 +80,7 @@ from sqlalchemy.orm import Session, object_session, selectinload
 
 from app.barcodes import read_scan
 from app.fulfilment import clock, dispatch, events, orders, pick, tracking
-from app.fulfilment.customer_returns import line_document
+from app.fulfilment import customer_returns
 from app.fulfilment.errors import Refusal
 from app.fulfilment.ship import find_parcel
 from app.models import (
@@ -519,7 +519,7 @@ def receive(session: Session, user: User, scan_id: str, node: Node, code: str, b
     delivery = tracking.delivery_of(session, parcel)
     locations = {loc.code for _, loc in placed}
     events.record(session, "parcel.received_back", fulfilment=f, data={
-        "tracking_number": parcel.tracking_number, "carrier": parcel.carrier,
+        **tracking.parcel_data(parcel, delivery),
         "items": [{"sku": i.sku.code, "quantity": i.quantity, "location": loc.code} for i, loc in placed],
         "location": placed[0][1].code if len(locations) == 1 else None, "by": user.code,
         "carrier_status": delivery.status.value if delivery is not None else None})
@@ -587,6 +587,10 @@ def receive_units(session: Session, user: User, scan_id: str, node: Node, ref: s
         else:
             line.quarantined += quantity
     line.received += quantity
+    events.record(session, "return.counted", order=ret.order, node=node, data={
+        **customer_returns.document(ret), "by": user.code,
+        "unit": {"sku": line.sku.code, "quantity": quantity, "disposition": disposition.value,
+                 "location": location.code if location else None}})
     session.add(ScanRecord(scan_id=scan_id, user_id=user.id, work=WORK, action=disposition.value,
                            code=f"{ret.ref} {line.sku.code}"[:200], quantity=quantity))
     complete = all(x.received >= x.quantity for x in ret.lines)
@@ -621,7 +625,7 @@ def close(session: Session, user: User, scan_id: str, node: Node, ref: str) -> C
 
 
 def _close(session: Session, ret: CustomerReturn, user: User, node: Node) -> None:
-    ret.status, ret.received_at, ret.received_by_id, ret.node_id = ReturnStatus.received, utcnow(), user.id, node.id
-    events.record(session, "return.received", order=ret.order, node=node, data={
-        "return_id": ret.return_id, "ref": ret.ref, "status": ret.status.value, "node": node.code,
-        "by": user.code, "lines": [line_document(x) for x in ret.lines]})
+    # The node as an object: the event's document names it before the flush.
+    ret.status, ret.received_at, ret.received_by_id, ret.node = ReturnStatus.received, utcnow(), user.id, node
+    events.record(session, "return.received", order=ret.order, node=node,
+                  data={**customer_returns.document(ret), "by": user.code})

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.barcodes import read_scan
-from app.fulfilment import clock, events, orders, pick, reserve
+from app.fulfilment import clock, events, orders, pick, reserve, tracking
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
 from app.models import (
@@ -124,7 +124,7 @@ def _load(session: Session, handover: Handover, parcel: Parcel | None, code: str
     now = utcnow()
     parcel.status, parcel.shipped_at, parcel.handover = ParcelStatus.shipped, now, handover
     events.record(session, "parcel.shipped", fulfilment=f,
-                  data={"tracking_number": parcel.tracking_number, "carrier": parcel.carrier,
+                  data={**tracking.parcel_data(parcel),  # no report yet: a report needs the parcel shipped
                         "handover": handover.ref, "by": user.code})
     if all(p.status == ParcelStatus.shipped for p in f.parcels if p.items):
         _ship_fulfilment(session, f, now)

@@ -104,6 +104,15 @@ def parcel_status(parcel: Parcel, delivery: ParcelDelivery | None) -> str:
     return parcel.status.value
 
 
+def parcel_data(parcel: Parcel, delivery: ParcelDelivery | None = None) -> dict[str, Any]:
+    """What every parcel event carries: the parcel as the order document shows
+    it (`parcel_status` too, which a courier's report keeps beside the status
+    it reported)."""
+    status = parcel_status(parcel, delivery)
+    return {"tracking_number": parcel.tracking_number, "carrier": parcel.carrier, "status": status,
+            "parcel_status": status}
+
+
 def find_for_carrier(session: Session, carrier: str, tracking_number: str) -> Parcel | None:
     """A carrier sees only its own parcels; another's number is unknown to it."""
     return session.scalar(select(Parcel).where(Parcel.tracking_number == tracking_number.strip().upper(),

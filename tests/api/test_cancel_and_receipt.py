@@ -50,7 +50,8 @@ def test_cancel_releases_the_stock_and_answers_the_cancelled_order(client, heade
     assert doc["status"] == "cancelled"
     assert [f["status"] for f in doc["fulfilments"]] == ["cancelled"]
     assert "cancelled_at" in doc["fulfilments"][0]
-    assert [e["type"] for e in doc["events"]][-2:] == ["fulfilment.cancelled", "order.cancelled"]
+    assert [e["type"] for e in doc["events"]][-3:] == ["fulfilment.cancelled", "order.status_changed",
+                                                        "order.cancelled"]
     assert stock_of(stocked, "SH-PD", "SKU-0001") == (10, 0)
     check_invariants(stocked)
 

@@ -35,8 +35,8 @@ def test_the_feed_pages_through_every_event_once_in_seq_order(client, headers, s
     orders(client, headers, "E-1", "E-2", "E-3")
     client.post("/api/v1/orders/E-2/cancel", headers=headers)
     everything = client.get(EVENTS, query_string={"limit": 1000}, headers=headers).get_json()["events"]
-    assert [e["type"] for e in everything] == ["order.received", "fulfilment.reserved"] * 3 + [
-        "fulfilment.cancelled", "order.cancelled"]
+    assert [e["type"] for e in everything] == ["order.received", "fulfilment.reserved", "order.status_changed"] * 3 + [
+        "fulfilment.cancelled", "order.status_changed", "order.cancelled"]
     for limit in (1, 2, 3, 7):
         assert read_all(client, headers, limit) == everything
     seqs = [e["seq"] for e in everything]
@@ -53,7 +53,8 @@ def test_a_client_polling_with_next_after_sees_only_what_is_new(client, headers,
     ship(stocked, "E-1")
     second = client.get(EVENTS, query_string={"after": first["next_after"]}, headers=headers).get_json()
     assert [(e["type"], e["order"]) for e in second["events"]] == [
-        ("order.received", "E-2"), ("fulfilment.reserved", "E-2"), ("fulfilment.shipped", "E-1")]
+        ("order.received", "E-2"), ("fulfilment.reserved", "E-2"), ("order.status_changed", "E-2"),
+        ("fulfilment.shipped", "E-1"), ("order.status_changed", "E-1")]
     assert second["events"][0]["seq"] > first["next_after"]
     third = client.get(EVENTS, query_string={"after": second["next_after"]}, headers=headers).get_json()
     assert third == {"events": [], "next_after": second["next_after"]}
@@ -64,8 +65,8 @@ def test_a_channel_sees_only_its_own_events(client, headers, other_headers, stoc
     orders(client, other_headers, "THEIRS-1", "MINE-1")
     mine = client.get(EVENTS, headers=headers).get_json()["events"]
     theirs = client.get(EVENTS, headers=other_headers).get_json()["events"]
-    assert {e["order"] for e in mine} == {"MINE-1"} and len(mine) == 2
-    assert {e["order"] for e in theirs} == {"THEIRS-1", "MINE-1"} and len(theirs) == 4
+    assert {e["order"] for e in mine} == {"MINE-1"} and len(mine) == 3
+    assert {e["order"] for e in theirs} == {"THEIRS-1", "MINE-1"} and len(theirs) == 6
     assert not {e["seq"] for e in mine} & {e["seq"] for e in theirs}
     # Master data events (the nodes and counts set up for this test) belong to no channel.
     assert all(e["type"].startswith(("order.", "fulfilment.")) for e in mine + theirs)

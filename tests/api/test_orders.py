@@ -37,7 +37,7 @@ def test_a_new_order_answers_201_with_the_document_split_dispatched_and_reserved
         "node": "SH-PD", "status": "reserved", "delivery": "express",
         "lines": [{"sku": "SKU-0001", "quantity": 2}, {"sku": "SKU-0002", "quantity": 1}], "parcels": []}
     assert f["id"].startswith("F-")
-    assert [e["type"] for e in doc["events"]] == ["order.received", "fulfilment.reserved"]
+    assert [e["type"] for e in doc["events"]] == ["order.received", "fulfilment.reserved", "order.status_changed"]
     assert doc["events"][1]["fulfilment"] == f["id"]
     assert doc["events"][0]["seq"] < doc["events"][1]["seq"]
     rfc3339(doc["events"][0]["at"])

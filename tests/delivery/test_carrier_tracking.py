@@ -64,7 +64,7 @@ def test_updates_in_order_move_the_parcel_and_deliver_the_fulfilment_and_order(f
 
     types = [e["type"] for e in feed(client, headers, before)]
     assert types == ["parcel.in_transit", "parcel.out_for_delivery", "parcel.delivered",
-                     "fulfilment.delivered", "order.delivered"]
+                     "fulfilment.delivered", "order.status_changed", "order.delivered"]
     delivered = feed(client, headers, before)[2]
     assert delivered["order"] == "C-1" and delivered["fulfilment"] == f["id"]
     assert delivered["data"]["tracking_number"] == number and delivered["data"]["applied"] is True

@@ -75,7 +75,8 @@ def test_a_delivered_fulfilment_completes_by_itself_n_days_later(floor):
         assert order.status.value == "completed"
         assert order.fulfilments[0].completed_at == delivered_at + week
     kinds = events_of(floor, "R-3")
-    assert kinds[-2][0] == "fulfilment.completed" and kinds[-2][1]["auto"] is True
+    assert kinds[-3][0] == "fulfilment.completed" and kinds[-3][1]["auto"] is True
+    assert kinds[-2] == ("order.status_changed", {"status": "completed", "previous": "delivered"})
     assert kinds[-1] == ("order.completed", {"auto": True})
     with floor.transaction() as s:
         assert receipt.complete_due(s, week, now=delivered_at + 2 * week) == 0  # once
@@ -195,8 +196,10 @@ def test_a_fulfilment_awaiting_stock_too_long_is_cancelled_and_the_order_with_it
     doc = client.get("/api/v1/orders/A-1", headers=headers).get_json()
     assert doc["status"] == "cancelled" and doc["fulfilments"][0]["status"] == "cancelled"
     kinds = events_of(floor, "A-1")
-    assert kinds[-2] == ("fulfilment.cancelled", {"reason": "awaiting_stock_timeout", "intercept": False,
-                                                  "limit_hours": 72.0})
+    assert kinds[-3] == ("fulfilment.cancelled", {"reason": "awaiting_stock_timeout", "intercept": False,
+                                                  "limit_hours": 72.0, "node": None, "status": "cancelled",
+                                                  "lines": [{"sku": "SKU-NONE", "quantity": 2}]})
+    assert kinds[-2] == ("order.status_changed", {"status": "cancelled", "previous": "received"})
     assert kinds[-1][0] == "order.cancelled" and kinds[-1][1]["reason"] == "awaiting_stock_timeout"
     # The channel cancelling it now changes nothing.
     assert client.post("/api/v1/orders/A-1/cancel", headers=headers).status_code == 200

@@ -102,7 +102,7 @@ def test_pickup_ships_a_packed_parcel_and_puts_it_out_for_delivery(floor, phone,
     assert parcel["status"] == "out_for_delivery" and parcel["carrier"] == "ly-rider"
     assert parcel["delivery_code"] == tracking.delivery_code(KEY, number)
     types = [e["type"] for e in client.get("/api/v1/events?limit=1000", headers=headers).get_json()["events"]]
-    assert types[-3:] == ["parcel.shipped", "fulfilment.shipped", "parcel.out_for_delivery"]
+    assert types[-4:] == ["parcel.shipped", "fulfilment.shipped", "order.status_changed", "parcel.out_for_delivery"]
     # Scanning it again changes nothing.
     again = phone.pickup(number)
     assert again.status_code == 200 and number in banner(again)

@@ -33,14 +33,16 @@ MODES = {
     "express": ("SKU-A", 2, "SH-PD", "P1", "K1"),
     "same_city": ("SKU-B", 1, "SH-STORE", "P2", "K2"),
 }
-BEFORE_DELIVERY = ["order.received", "fulfilment.reserved", "fulfilment.picking", "fulfilment.picked",
-                   "parcel.packed", "fulfilment.packed", "parcel.shipped", "fulfilment.shipped"]
+BEFORE_DELIVERY = ["order.received", "fulfilment.reserved", "order.status_changed", "fulfilment.picking",
+                   "fulfilment.picked", "parcel.packed", "fulfilment.packed", "parcel.shipped", "fulfilment.shipped",
+                   "order.status_changed"]
 DELIVERY = {
-    "express": ["parcel.delivered", "fulfilment.delivered", "order.delivered"],
+    "express": ["parcel.delivered", "fulfilment.delivered", "order.status_changed", "order.delivered"],
     # the rider's pickup scan ships the parcel and puts it out for delivery
-    "same_city": ["parcel.out_for_delivery", "parcel.delivered", "fulfilment.delivered", "order.delivered"],
+    "same_city": ["parcel.out_for_delivery", "parcel.delivered", "fulfilment.delivered", "order.status_changed",
+                  "order.delivered"],
 }
-AFTER_DELIVERY = ["fulfilment.completed", "order.completed"]
+AFTER_DELIVERY = ["fulfilment.completed", "order.status_changed", "order.completed"]
 
 
 @pytest.fixture

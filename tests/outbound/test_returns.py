@@ -153,6 +153,7 @@ def test_the_return_is_one_event_in_the_channels_feed_and_the_document_says_retu
 
     [event] = _events(floor, "parcel.received_back")
     assert event.data == {"tracking_number": tn, "carrier": "ly-express",
+                          "status": "returned", "parcel_status": "returned",
                           "items": [{"sku": "SKU-A", "quantity": 2, "location": "A-01-01-1"},
                                     {"sku": "SKU-B", "quantity": 1, "location": "A-01-01-1"}],
                           "location": "A-01-01-1", "by": "D001", "carrier_status": "returned"}
