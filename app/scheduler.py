@@ -10,17 +10,24 @@ import threading
 
 from flask import Flask
 
+from app.fulfilment.dispatch import dispatch_waiting
 from app.fulfilment.intake import release_due
 
 log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 30.0
+# Fulfilments awaiting stock tried per run, oldest first.
+WAITING_PER_SWEEP = 200
 
 
 def run_due(app: Flask) -> dict[str, int]:
     db = app.extensions["luyue.db"]
     with db.transaction() as session:
         released = release_due(session)
-    done = {"presales_released": released}
+    # Stock arriving dispatches what waits for it at once; a fulfilment whose
+    # order was busy at that moment is tried here.
+    with db.transaction() as session:
+        swept = dispatch_waiting(session, limit=WAITING_PER_SWEEP)
+    done = {"presales_released": released, "waiting_dispatched": len(swept)}
     done.update(_delivery_jobs(app))
     return done
 

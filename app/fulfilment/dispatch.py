@@ -394,7 +394,8 @@ def sku_codes(session: Session, lines: dict[int, int]) -> dict[str, int]:
     return {codes[s]: q for s, q in sorted(lines.items())}
 
 
-def dispatch_waiting(session: Session, sku_ids: set[int] | None = None) -> list[Fulfilment]:
+def dispatch_waiting(session: Session, sku_ids: set[int] | None = None, limit: int | None = None
+                     ) -> list[Fulfilment]:
     """Stock arrived: try the fulfilments awaiting stock, oldest first.
 
     Nodes that failed a fulfilment before are not excluded here: a new count
@@ -405,7 +406,12 @@ def dispatch_waiting(session: Session, sku_ids: set[int] | None = None) -> list[
             select(FulfilmentLine.fulfilment_id).where(FulfilmentLine.sku_id.in_(list(sku_ids)),
                                                        FulfilmentLine.quantity > 0)))
     changed = []
-    for f in session.scalars(query.order_by(Fulfilment.id).with_for_update(skip_locked=True)).all():
+    for f in session.scalars(query.order_by(Fulfilment.id).limit(limit)).all():
+        # The order first, as every change of an order's fulfilments does:
+        # its status is derived from all of them. Held elsewhere: the next
+        # sweep (app.scheduler) tries again.
+        if orders.try_lock(session, f.order_id) is None or f.status != FulfilmentStatus.awaiting_stock:
+            continue
         lines = {line.sku_id: line.quantity for line in f.lines if line.quantity}
         placed = place(session, f.order, lines, f.delivery, reuse=f, extra_reason={"trigger": "stock_arrived"})
         if any(p.status == FulfilmentStatus.reserved for p in placed):

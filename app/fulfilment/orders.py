@@ -42,6 +42,20 @@ def lock_many(session: Session, order_ids) -> None:
                     .with_for_update(key_share=True).execution_options(populate_existing=True)).all()
 
 
+def try_lock(session: Session, order_id: int) -> Order | None:
+    """`lock`, unless another transaction holds the order (then None, at
+    once): for work that already holds stock rows, later in the lock order
+    than orders, and so must not wait for one (stock arriving for a waiting
+    fulfilment). What it skips is picked up by the next sweep."""
+    order = session.scalar(select(Order).where(Order.id == order_id)
+                           .with_for_update(key_share=True, skip_locked=True)
+                           .execution_options(populate_existing=True))
+    if order is None:
+        return None
+    lock(session, order)
+    return order
+
+
 def lock_fulfilment(session: Session, f: Fulfilment) -> Fulfilment:
     """`lock` for the order of `f`, then the parcels of `f`, all read afresh:
     what a packer, the dock, a rider, a courier's report or a return changes
