@@ -221,7 +221,8 @@ class StockCountResult(_Document):
     """What a stock PUT did (docs/stock.md)."""
     items: int
     locations: int
-    shortages: list[str] = Field(description="SKUs counted below what is reserved and not all moved")
+    shortages: dict[str, int] = Field(description="Per SKU: units reserved beyond what was counted "
+                                                  "(moved to other nodes where they could be)")
     redispatched: list[str] = Field(description="Fulfilments moved off this node")
     dispatched: list[str] = Field(description="Fulfilments that were waiting for stock, now reserved here")
     counts: list[BinCount]
