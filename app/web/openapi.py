@@ -52,6 +52,7 @@ class Operation:
     body: type[BaseModel] | None = None
     query: tuple[dict[str, Any], ...] = ()
     refusals: dict[int, str] = field(default_factory=dict)
+    example: dict[str, Any] | None = None  # a body, as docs/api.md shows it
 
 
 def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -62,13 +63,22 @@ def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
 _LIMIT = _query("limit", "At most this many (default 100)", type="integer", minimum=1, maximum=1000)
 _AFTER = _query("after", "The previous page's next_after", type="string", maxLength=200)
 _NOT_FOUND = {404: "not_found"}
+ORDER_EXAMPLE = {
+    "external_id": "TM-20261124-000123", "placed_at": "2026-11-24T10:02:00+08:00",
+    "customer": {"name": "王小明", "phone": "13800000000"},
+    "ship_to": {"name": "王小明", "phone": "13800000000", "province": "上海市", "city": "上海市",
+                "district": "浦东新区", "line1": "世纪大道100号", "postal_code": "200120",
+                "lat": 31.2335, "lon": 121.5055},
+    "delivery": "express", "promised_by": "2026-11-25T18:00:00+08:00",
+    "lines": [{"sku": "SKU-0001", "quantity": 2}],
+}
 _ORDER_REFUSALS = {404: "not_found: no such order of this channel", 409: "conflict"}
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("post", "/orders", "Submit an order (idempotent on external_id)", CHANNEL,
               {201: docs.OrderDocument, 200: docs.OrderDocument}, OrderRequest,
               refusals={409: "conflict: the same external_id with a different body",
-                        422: "invalid_request, unknown_sku or not_serviceable"}),
+                        422: "invalid_request, unknown_sku or not_serviceable"}, example=ORDER_EXAMPLE),
     Operation("get", "/orders/{external_id}", "The order document", CHANNEL, {200: docs.OrderDocument},
               refusals=_NOT_FOUND),
     Operation("post", "/orders/{external_id}/cancel", "Cancel what has not shipped; packed parcels are "
@@ -77,17 +87,22 @@ OPERATIONS: tuple[Operation, ...] = (
               {200: docs.OrderDocument}, refusals=_ORDER_REFUSALS),
     Operation("post", "/orders/{external_id}/returns", "Authorise a customer's return (idempotent on "
               "return_id)", CHANNEL, {201: docs.OrderDocument, 200: docs.OrderDocument}, ReturnRequest,
-              refusals=_ORDER_REFUSALS),
+              refusals=_ORDER_REFUSALS, example={"return_id": "RT-20261205-0007", "reason": "不想要了",
+                                                 "lines": [{"sku": "SKU-0001", "quantity": 1}]}),
     Operation("get", "/events", "The channel's event feed, in seq order", CHANNEL, {200: docs.EventFeed},
               query=(_query("after", "Events strictly after this seq (default 0)", type="integer", minimum=0),
                      _LIMIT), refusals={422: "invalid_request"}),
     Operation("put", "/nodes/{code}", "Create or replace a node", ADMIN,
-              {201: docs.NodeDocument, 200: docs.NodeDocument}, NodeBody),
+              {201: docs.NodeDocument, 200: docs.NodeDocument}, NodeBody,
+              example={"name": "浦东仓", "kind": "warehouse", "province": "上海市", "city": "上海市", "lat": 31.22,
+                       "lon": 121.54, "daily_capacity": 5000, "same_city_radius_km": 0, "active": True}),
     Operation("put", "/skus/{sku}", "Create or replace a SKU and its barcodes", ADMIN,
               {201: docs.SkuDocument, 200: docs.SkuDocument}, SkuBody,
-              refusals={409: "barcode_taken: a barcode belongs to another SKU"}),
+              refusals={409: "barcode_taken: a barcode belongs to another SKU"},
+              example={"name": "保温杯", "barcodes": ["6901234567892"], "weight_g": 350, "presale": False}),
     Operation("put", "/nodes/{code}/stock", "Counts of what is on the bins' shelves (docs/stock.md)", ADMIN,
-              {200: docs.StockCountResult}, StockBody, refusals=_NOT_FOUND),
+              {200: docs.StockCountResult}, StockBody, refusals=_NOT_FOUND,
+              example={"items": [{"location": "A-01-02-1", "sku": "SKU-0001", "on_hand": 10}]}),
     Operation("get", "/nodes", "Read back every node, by code", ADMIN, {200: docs.NodePage},
               query=(_LIMIT, _AFTER), refusals={422: "invalid_request"}),
     Operation("get", "/nodes/{code}", "Read back a node", ADMIN, {200: docs.NodeDocument}, refusals=_NOT_FOUND),
@@ -101,9 +116,12 @@ OPERATIONS: tuple[Operation, ...] = (
               query=(_query("by", "sku (default) or bin", type="string", enum=["sku", "bin"]), _LIMIT, _AFTER),
               refusals={404: "not_found", 422: "invalid_request"}),
     Operation("post", "/carrier-events", "A carrier's tracking updates, a result per item", CARRIER,
-              {200: docs.CarrierResults}, CarrierBatch),
+              {200: docs.CarrierResults}, CarrierBatch,
+              example={"events": [{"tracking_number": "LY0000000001", "status": "in_transit",
+                                   "at": "2026-11-25T09:00:00+08:00", "description": "已到达上海转运中心"}]}),
     Operation("put", "/webhook", "Register or replace the channel's webhook", CHANNEL,
-              {201: docs.WebhookDocument, 200: docs.WebhookDocument}, docs.WebhookBody),
+              {201: docs.WebhookDocument, 200: docs.WebhookDocument}, docs.WebhookBody,
+              example={"url": "https://erp.example.com/luyue/events", "after": 0}),
     Operation("get", "/webhook", "The channel's webhook", CHANNEL, {200: docs.WebhookDocument},
               refusals=_NOT_FOUND),
     Operation("delete", "/webhook", "Remove the channel's webhook", CHANNEL, {200: docs.WebhookDeleted},
@@ -128,9 +146,9 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 _PATH_PARAMS = {
-    "external_id": {"type": "string", "minLength": 1},
-    "code": {"type": "string", "pattern": CODE},
-    "sku": {"type": "string", "pattern": CODE},
+    "external_id": {"type": "string", "minLength": 1, "examples": ["TM-20261124-000123"]},
+    "code": {"type": "string", "pattern": CODE, "examples": ["SH-PD"]},
+    "sku": {"type": "string", "pattern": CODE, "examples": ["SKU-0001"]},
 }
 
 
@@ -182,8 +200,10 @@ def _operation(op: Operation, names: dict) -> dict[str, Any]:
         "responses": responses,
     }
     if op.body is not None:
-        operation["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": ref(op.body, "validation")}}}
+        media: dict[str, Any] = {"schema": ref(op.body, "validation")}
+        if op.example is not None:
+            media["example"] = op.example
+        operation["requestBody"] = {"required": True, "content": {"application/json": media}}
     return operation
 
 

@@ -2,6 +2,7 @@
 route and method), generated from the models the API validates with."""
 from __future__ import annotations
 
+import json
 import re
 
 from app.fulfilment.intake import OrderRequest
@@ -51,3 +52,11 @@ def test_every_refusal_is_documented_with_the_error_body(client):
                     assert answer["content"]["application/json"]["schema"] == {
                         "$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
             assert {"401", "503"} <= set(op["responses"]), (method, path)
+
+
+def test_every_example_body_is_valid_for_its_operation():
+    from app.web.openapi import OPERATIONS
+    examples = [op for op in OPERATIONS if op.example is not None]
+    assert len(examples) >= 7
+    for op in examples:
+        op.body.model_validate_json(json.dumps(op.example))

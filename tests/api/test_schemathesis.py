@@ -6,6 +6,8 @@ its schema (error bodies included). Bounded and deterministic: a few
 examples per operation, derandomized."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -16,6 +18,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from app import access
+from app.fulfilment import intake
 from app.web import openapi
 from support import world
 
@@ -25,9 +29,10 @@ WHO = {(op.method.upper(), op.path): op.who for op in openapi.OPERATIONS}
 
 @pytest.fixture
 def tokens(token_for, db):
-    from app import access
+    """The world, the documents' example order taken, and the three tokens."""
     world(db, {"SH-PD": {"SKU-0001": 10, "SKU-0002": 5}, "HZ-XS": {"SKU-0001": 3}})
     with db.transaction() as s:
+        intake.submit(s, access.channel_named(s, "shop"), json.dumps(openapi.ORDER_EXAMPLE).encode())
         carrier = access.create_carrier_token(s, "ly-express")
     return {openapi.CHANNEL: token_for("shop"), openapi.ADMIN: token_for("ops", admin=True),
             openapi.CARRIER: carrier}
