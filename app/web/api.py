@@ -1,4 +1,4 @@
-"""The public order API, /api/v1, exactly as shared/api.md fixes it."""
+"""The public order API, /api/v1, exactly as docs/api.md fixes it (the platforms' contract, then what was added)."""
 from __future__ import annotations
 
 import datetime as dt
