@@ -480,13 +480,13 @@ def _cursor_arg() -> str | None:
     return raw
 
 
-def _known_code(code: str) -> str:
-    """A code that cannot be one (bad characters) names nothing: 404."""
-    return code if re.fullmatch(masterdata.CODE, code) else ""
+def _could_be_code(code: str) -> bool:
+    """A code with characters no code has names nothing: 404, not a query."""
+    return re.fullmatch(masterdata.CODE, code) is not None
 
 
 def _node_or_404(session: Session, code: str) -> Node:
-    node = readback.find_node(session, code) if _known_code(code) else None
+    node = readback.find_node(session, code) if _could_be_code(code) else None
     if node is None:
         raise Refusal("not_found", what="node", details={"node": code})
     return node
@@ -532,7 +532,7 @@ def list_skus():
 def get_sku(sku: str):
     _require_admin()
     with database().reading() as session:
-        item = readback.find_sku(session, sku) if _known_code(sku) else None
+        item = readback.find_sku(session, sku) if _could_be_code(sku) else None
         if item is None:
             raise Refusal("not_found", what="SKU", details={"sku": sku})
         return jsonify(readback.sku_document(item))
