@@ -27,7 +27,6 @@ platform's decision.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Annotated, Any
 
@@ -122,7 +121,7 @@ def returnable(session: Session, order: Order) -> dict[int, tuple[int, int]]:
 def authorise_request(session: Session, order: Order, raw: bytes, by: str) -> tuple[CustomerReturn, bool]:
     """The platform's request (see the rules). Returns (return, created)."""
     request, body = parse(raw)
-    sha = digest(request)  # of what the return means (intake.digest), not its bytes
+    sha = digest(body)
     orders.lock(session, order)
     existing = session.scalar(select(CustomerReturn).where(CustomerReturn.order_id == order.id,
                                                            CustomerReturn.return_id == request.return_id))
@@ -174,9 +173,7 @@ def authorise_by_lead(session: Session, order: Order, units: dict[int, int], rea
                           authorised=authorised, sku=session.get(Sku, sku_id).code)
     body = {"lines": {str(k): v for k, v in sorted(wanted.items())}, "reason": reason, "by": by,
             "at": utcnow().isoformat()}
-    # No retry can repeat a lead's return (no return_id): the digest only fills the column.
-    sha = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    return _create(session, order, None, reason, wanted, sha, by)
+    return _create(session, order, None, reason, wanted, digest(body), by)
 
 
 def _create(session: Session, order: Order, return_id: str | None, reason: str | None, units: dict[int, int],
