@@ -120,8 +120,8 @@ def returnable(session: Session, order: Order) -> dict[int, tuple[int, int]]:
 
 def authorise_request(session: Session, order: Order, raw: bytes, by: str) -> tuple[CustomerReturn, bool]:
     """The platform's request (see the rules). Returns (return, created)."""
-    request, body = parse(raw)
-    sha = digest(body)
+    request, _body = parse(raw)
+    sha = digest(request)
     orders.lock(session, order)
     existing = session.scalar(select(CustomerReturn).where(CustomerReturn.order_id == order.id,
                                                            CustomerReturn.return_id == request.return_id))

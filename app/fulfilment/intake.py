@@ -176,13 +176,13 @@ def parse(raw: bytes) -> tuple[OrderRequest, dict[str, Any]]:
     return request, body
 
 
-def digest(request: OrderRequest) -> str:
-    """A digest of what the order means, not how it was written: times as
+def digest(request: BaseModel | dict[str, Any]) -> str:
+    """A digest of what a request means, not how it was written: times as
     instants, 31 and 31.0 alike, key order and fields we ignore left out. The
     same order sent again by a client that formats it differently (a time in
     UTC instead of +08:00) is still the same order."""
-    canonical = json.dumps(_meaning(request.model_dump(exclude_none=True)), sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
+    meaning = request.model_dump(exclude_none=True) if isinstance(request, BaseModel) else request
+    canonical = json.dumps(_meaning(meaning), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

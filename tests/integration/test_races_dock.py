@@ -29,6 +29,7 @@ from app.models import (
     Node,
     Order,
     OrderStatus,
+    Parcel,
     ParcelStatus,
     ReservationState,
     Role,
@@ -403,13 +404,16 @@ def test_a_return_confirmed_twice_at_once_puts_the_units_back_once(floor):
         handover = ship.open_handover(s, node(s, "SH-PD"), "ly-express", user(s, "D001")).ref
     for n in range(ROUNDS):
         ext = f"RT-{n}"
-        tracking = packed(floor, ext)
+        number = packed(floor, ext)
         with floor.transaction() as s:
-            ship.scan(s, user(s, "D001"), f"out-{ext}", node(s, "SH-PD"), handover, tracking)
+            ship.scan(s, user(s, "D001"), f"out-{ext}", node(s, "SH-PD"), handover, number)
+            parcel = s.scalar(select(Parcel).where(Parcel.tracking_number == number))
+            tracking.report(s, parcel, TrackingStatus.returned, utcnow())  # the carrier brought it back
+        bins = {"SKU-A": "A-01-01-1"}
         first, second = race(
             floor,
-            lambda s: returns.receive(s, user(s, "D001"), f"back-{ext}", node(s, "SH-PD"), tracking, "A-01-01-1"),
-            lambda s: returns.receive(s, user(s, "D002"), f"back-{ext}", node(s, "SH-PD"), tracking, "A-01-01-1"))
+            lambda s: returns.receive(s, user(s, "D001"), f"back-{ext}", node(s, "SH-PD"), number, bins),
+            lambda s: returns.receive(s, user(s, "D001"), f"back-{ext}", node(s, "SH-PD"), number, bins))
         assert sorted([key(first), key(second)]) == ["received", "repeat"]
     assert len(events_of_type(floor, "parcel.received_back")) == ROUNDS
     assert stock_of(floor, "SH-PD", "SKU-A") == (STOCK, 0)
