@@ -52,8 +52,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.logger.removeHandler(default_handler)
     app.logger.setLevel(logging.INFO)
 
-    from app.web import api, errors
+    from app.web import api, errors, openapi
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)  # no token: its own blueprint
     errors.register(app)
 
     # The handheld screens: badge login, Chinese and English, htmx, websockets.

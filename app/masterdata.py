@@ -38,6 +38,7 @@ from app.models import (
 CODE = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$"
 Code = Annotated[str, StringConstraints(strip_whitespace=True, pattern=CODE)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Place = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]  # nodes' columns
 Number = StrictFloat | StrictInt
 
 
@@ -48,8 +49,8 @@ class _Strict(BaseModel):
 class NodeBody(_Strict):
     name: Text
     kind: Literal["warehouse", "store"]
-    province: Text
-    city: Text
+    province: Place
+    city: Place
     lat: Annotated[Number, Field(ge=-90, le=90)] | None = None
     lon: Annotated[Number, Field(ge=-180, le=180)] | None = None
     daily_capacity: Annotated[StrictInt, Field(ge=0, le=10_000_000)]

@@ -1,14 +1,15 @@
-"""The public order API, /api/v1, exactly as shared/api.md fixes it."""
+"""The public order API, /api/v1, exactly as docs/api.md fixes it (the platforms' contract, then what was added)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, has_app_context, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from app import access, masterdata, webhooks
+from app import access, masterdata, readback, webhooks
 from app.fulfilment import cancel as cancelling
 from app.fulfilment import clock, customer_returns, deliver, dispatch, hold, intake, sla, tracking
 from app.fulfilment import events as outbox
@@ -468,3 +469,86 @@ def sla_csv():
     name = f"sla-{days['from'].isoformat()}-{days['to'].isoformat()}.csv"
     return Response(sla.to_csv(rows), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# --- read-back for an ERP (admin token) -------------------------------------------------
+
+def _cursor_arg() -> str | None:
+    raw = request.args.get("after") or None
+    if raw is not None and (len(raw) > 200 or "\x00" in raw):
+        raise invalid([("after", "expected the next_after of the previous page")])
+    return raw
+
+
+def _could_be_code(code: str) -> bool:
+    """A code with characters no code has names nothing: 404, not a query."""
+    return re.fullmatch(masterdata.CODE, code) is not None
+
+
+def _node_or_404(session: Session, code: str) -> Node:
+    node = readback.find_node(session, code) if _could_be_code(code) else None
+    if node is None:
+        raise Refusal("not_found", what="node", details={"node": code})
+    return node
+
+
+@bp.get("/nodes")
+def list_nodes():
+    """Every node, by code: `limit` (1-1000, default 100), `after` (a page's next_after)."""
+    _require_admin()
+    limit, after = _int_arg("limit", 100, 1, MAX_FEED_PAGE), _cursor_arg()
+    with database().reading() as session:
+        items, next_after = readback.nodes(session, after, limit)
+    return jsonify({"nodes": items, "next_after": next_after})
+
+
+@bp.get("/nodes/<code>")
+def get_node(code: str):
+    _require_admin()
+    with database().reading() as session:
+        return jsonify(readback.node_document(_node_or_404(session, code)))
+
+
+@bp.get("/skus")
+def list_skus():
+    """Every SKU by code; `updated_after` (RFC 3339) keeps those changed since."""
+    _require_admin()
+    limit, after = _int_arg("limit", 100, 1, MAX_FEED_PAGE), _cursor_arg()
+    updated_after = None
+    raw = request.args.get("updated_after")
+    if raw:
+        try:
+            updated_after = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            updated_after = None
+        if updated_after is None or updated_after.tzinfo is None:
+            raise invalid([("updated_after", "expected a time with its offset, e.g. 2026-11-25T14:05:00+08:00")])
+    with database().reading() as session:
+        items, next_after = readback.skus(session, updated_after, after, limit)
+    return jsonify({"skus": items, "next_after": next_after})
+
+
+@bp.get("/skus/<sku>")
+def get_sku(sku: str):
+    _require_admin()
+    with database().reading() as session:
+        item = readback.find_sku(session, sku) if _could_be_code(sku) else None
+        if item is None:
+            raise Refusal("not_found", what="SKU", details={"sku": sku})
+        return jsonify(readback.sku_document(item))
+
+
+@bp.get("/nodes/<code>/stock")
+def get_stock(code: str):
+    """A node's stock per SKU (on_hand, in_totes, reserved, available,
+    quarantined, damaged), or `by=bin`: per bin and SKU (on_hand, in_totes)."""
+    _require_admin()
+    by = request.args.get("by", "sku")
+    if by not in ("sku", "bin"):
+        raise invalid([("by", "expected sku or bin")])
+    limit, after = _int_arg("limit", 100, 1, MAX_FEED_PAGE), _cursor_arg()
+    with database().reading() as session:
+        node = _node_or_404(session, code)
+        page = readback.stock_by_bin if by == "bin" else readback.stock_by_sku
+        items, next_after = page(session, node, after, limit)
+    return jsonify({"node": node.code, "by": by, "items": items, "next_after": next_after})
