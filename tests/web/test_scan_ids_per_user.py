@@ -2,7 +2,7 @@
 picker already used is counted, not answered "already counted"."""
 from __future__ import annotations
 
-from handhelds import Handheld, lines_of, login, pick_through, scans_recorded, step_of
+from handhelds import Handheld, login, pick_through, scans_recorded, step_of
 
 EARLY, LATE = "2026-11-25T12:00:00+08:00", "2026-11-25T18:00:00+08:00"
 
