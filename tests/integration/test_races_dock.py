@@ -311,12 +311,13 @@ def test_two_dock_handhelds_scanning_one_parcel_ship_it_once(floor):
     for n in range(ROUNDS):
         ext = f"DD-{n}"
         tracking = packed(floor, ext)
-        # Even rounds: one scan sent twice (a Wi-Fi retry); odd: two devices.
+        # Even rounds: one scan sent twice (a Wi-Fi retry: the same worker, the
+        # same id); odd: two devices of two workers.
         same = n % 2 == 0
         first, second = race(
             floor,
             lambda s: ship.scan(s, user(s, "D001"), f"dock-{ext}", node(s, "SH-PD"), handover, tracking),
-            lambda s: ship.scan(s, user(s, "D002"), f"dock-{ext}" if same else f"dock2-{ext}",
+            lambda s: ship.scan(s, user(s, "D001" if same else "D002"), f"dock-{ext}" if same else f"dock2-{ext}",
                                 node(s, "SH-PD"), handover, tracking))
         assert sorted([key(first), key(second)]) == sorted(["shipped", "repeat" if same else "again"])
         check_record(floor, ext)
