@@ -348,7 +348,8 @@ def test_one_parcel_closed_at_the_bench_and_sent_twice_at_once_is_labelled_once(
         first, second = race(
             floor,
             lambda s: pack.close(s, user(s, "K001"), f"close-{ext}", node(s, "SH-PD"), ref, 500, PREFIX),
-            lambda s: pack.close(s, user(s, "K002"), f"close-{ext}", node(s, "SH-PD"), ref, 500, PREFIX))
+            # The same worker's close sent twice (a Wi-Fi retry: a scan id is its worker's).
+            lambda s: pack.close(s, user(s, "K001"), f"close-{ext}", node(s, "SH-PD"), ref, 500, PREFIX))
         assert sorted([key(first), key(second)]) == ["closed", "repeat"]
         assert first.parcel_id == second.parcel_id is not None
         with floor.reading() as s:
@@ -410,7 +411,8 @@ def test_a_return_confirmed_twice_at_once_puts_the_units_back_once(floor):
         first, second = race(
             floor,
             lambda s: returns.receive(s, user(s, "D001"), f"back-{ext}", node(s, "SH-PD"), tracking, "A-01-01-1"),
-            lambda s: returns.receive(s, user(s, "D002"), f"back-{ext}", node(s, "SH-PD"), tracking, "A-01-01-1"))
+            # The same worker's confirmation sent twice (a scan id is its worker's).
+            lambda s: returns.receive(s, user(s, "D001"), f"back-{ext}", node(s, "SH-PD"), tracking, "A-01-01-1"))
         assert sorted([key(first), key(second)]) == ["received", "repeat"]
     assert len(events_of_type(floor, "parcel.received_back")) == ROUNDS
     assert stock_of(floor, "SH-PD", "SKU-A") == (STOCK, 0)
