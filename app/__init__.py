@@ -84,6 +84,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # For load balancers: can this process reach the database?
     from app.web import health
     app.register_blueprint(health.bp)
+    # Who may open which route: one table, checked after the user is loaded.
+    from app.web import authorisation
+    authorisation.install(app)
 
     from app.cli import register
     register(app)

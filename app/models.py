@@ -517,11 +517,13 @@ class PickLine(Base):
 
 class ScanRecord(Base):
     """Every accepted scan, keyed by the id the handheld made for it: a retry
-    over flaky Wi-Fi carries the same id and is counted once."""
+    over flaky Wi-Fi carries the same id and is counted once. An id is the
+    worker's own (unique per user): another worker's id is a new scan."""
 
     __tablename__ = "scan_records"
+    __table_args__ = (UniqueConstraint("user_id", "scan_id", name="uq_scan_records_user_scan"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    scan_id: Mapped[str] = mapped_column(String(64), unique=True)
+    scan_id: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     # Which kind of work took it ("pick", later "pack", "ship"...) and what it did.
     work: Mapped[str] = mapped_column(String(16))

@@ -39,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.barcodes import read_scan
-from app.fulfilment import events
+from app.fulfilment import events, scans
 from app.fulfilment.errors import Refusal
 from app.models import (
     Barcode,
@@ -278,8 +278,9 @@ def record(session: Session, user: User, scan_id: str, location_code: str, sku_c
     sku = product_of(session, sku_code)
     bins = _lock(session, node, [(location.id, sku.id)])
     # After the locks: a retry that waited behind its original finds it here.
-    done = session.scalar(select(ScanRecord.code).where(ScanRecord.scan_id == scan_id))
-    if done is not None:
+    seen = scans.seen(session, user, scan_id)
+    if seen is not None:
+        done = seen.code or ""
         return Counted("repeat", int(done) if done.isdigit() else None)
     b = bins[(location.id, sku.id)]
     asked = _open_request(session, location.id, sku.id)

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.barcodes import read_scan
-from app.fulfilment import events, orders, pick, tracking
+from app.fulfilment import events, orders, pick, scans, tracking
 from app.fulfilment.carriers import CARRIERS, carrier_for
 from app.fulfilment.errors import Refusal
 from app.fulfilment.ship import find_parcel
@@ -195,8 +195,6 @@ def _record(session: Session, user: User, scan_id: str, action: str, code: str |
     session.flush()
 
 
-def _seen(session: Session, scan_id: str) -> ScanRecord | None:
-    return session.scalar(select(ScanRecord).where(ScanRecord.scan_id == scan_id))
 
 
 def scan(session: Session, user: User, scan_id: str, node: Node, ref: str, code: str) -> Packed:
@@ -205,7 +203,7 @@ def scan(session: Session, user: User, scan_id: str, node: Node, ref: str, code:
     pack_not_picked, pack_unknown_product, pack_wrong_product, pack_extra_item."""
     f = fulfilment_at(session, node, ref, lock=True)
     # After the lock: a retry that waited behind its original finds it counted.
-    if _seen(session, scan_id) is not None:
+    if scans.seen(session, user, scan_id) is not None:
         return Packed("repeat")
     if not read_scan(code).text:
         raise Refusal("scan_unreadable")
@@ -221,7 +219,7 @@ def close(session: Session, user: User, scan_id: str, node: Node, ref: str, weig
     repeated close answers with the parcel it closed the first time.
     Refusals: pack_empty_parcel, pack_weight_needed, and those of `scan`."""
     f = fulfilment_at(session, node, ref, lock=True)
-    seen = _seen(session, scan_id)
+    seen = scans.seen(session, user, scan_id)
     if seen is not None:
         parcel = session.scalar(select(Parcel).where(Parcel.tracking_number == seen.code)) if seen.code else None
         return Packed("repeat", parcel_id=parcel.id if parcel is not None else None)

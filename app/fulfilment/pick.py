@@ -49,7 +49,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from app.barcodes import Scan, read_scan
-from app.fulfilment import count, events, hold, orders
+from app.fulfilment import count, events, hold, orders, scans
 from app.fulfilment.errors import Refusal
 from app.fulfilment.redispatch import redispatch
 from app.models import (
@@ -652,7 +652,7 @@ def _on_list(session: Session, user: User, scan_id: str, work, same_line: bool) 
     not the answer), else the answer says what changed. `same_line`: the
     work is about the line the picker had (keypad, short), not any scan."""
     pl = _work_of(session, user)
-    if _seen(session, scan_id):
+    if scans.seen(session, user, scan_id) is not None:
         return Accepted("repeat", repeat=True)
     before = current_line(pl)
     changes = _reconcile(session, pl)
@@ -708,14 +708,10 @@ def _load_list(session: Session, pl_id: int) -> PickList:
                           .execution_options(populate_existing=True))
 
 
-def _seen(session: Session, scan_id: str) -> bool:
-    return session.scalar(select(ScanRecord.id).where(ScanRecord.scan_id == scan_id)) is not None
-
-
 def _record(session: Session, user: User, scan_id: str, pl: PickList, line: PickLine | None, action: str,
             code: str | None, quantity: int | None = None) -> None:
     # Checked after the list's locks (`_on_list`), so a retry of the same scan
-    # finds it here; the unique key on scan_id is the backstop.
+    # finds it here; the unique key on (user, scan_id) is the backstop.
     session.add(ScanRecord(scan_id=scan_id, user_id=user.id, work="pick", action=action, code=code,
                            quantity=quantity, pick_list_id=pl.id, pick_line_id=line.id if line else None))
     session.flush()

@@ -32,6 +32,7 @@ from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.fulfilment import clock
+from app.fulfilment.scope import NodeScope
 from app.fulfilment.hold import not_held
 from app.models import (
     Event,
@@ -48,7 +49,6 @@ from app.models import (
     PickListFulfilment,
     PickListState,
     PickStep,
-    Role,
     ScanRecord,
     User,
     utcnow,
@@ -391,24 +391,26 @@ class Detail:
     pick_list: PickList | None
 
 
-def find(session: Session, text: str) -> Fulfilment | None:
-    """A fulfilment by its ref, or the first live one of an order by the
-    channel's order id."""
+def find(session: Session, text: str, scope: NodeScope) -> Fulfilment | None:
+    """A fulfilment in `scope` by its ref, or the first live one there of an
+    order by the channel's order id."""
     text = (text or "").strip()
     if not text:
         return None
-    f = session.scalar(select(Fulfilment).where(func.upper(Fulfilment.ref) == text.upper()))
+    f = session.scalar(select(Fulfilment).where(func.upper(Fulfilment.ref) == text.upper(),
+                                                scope.where(Fulfilment.node_id)))
     if f is not None:
         return f
     return session.scalar(select(Fulfilment).join(Order, Order.id == Fulfilment.order_id)
-                          .where(Order.external_id == text)
+                          .where(Order.external_id == text, scope.where(Fulfilment.node_id))
                           .order_by(Fulfilment.status.in_((S.cancelled, S.redispatched)), Fulfilment.id).limit(1))
 
 
-def detail(session: Session, ref: str) -> Detail | None:
-    """A fulfilment with its order, lines, dispatch reason, lineage (both
-    ways), holds, latest events and pick list."""
-    f = session.scalar(select(Fulfilment).where(Fulfilment.ref == ref).options(
+def detail(session: Session, ref: str, scope: NodeScope) -> Detail | None:
+    """A fulfilment in `scope` with its order, lines, dispatch reason,
+    lineage (both ways), holds, latest events and pick list. None when it
+    is not there or another node's."""
+    f = session.scalar(select(Fulfilment).where(Fulfilment.ref == ref, scope.where(Fulfilment.node_id)).options(
         selectinload(Fulfilment.order), selectinload(Fulfilment.node),
         selectinload(Fulfilment.lines).selectinload(FulfilmentLine.sku)))
     if f is None:
@@ -442,5 +444,5 @@ def nodes(session: Session) -> list[Node]:
 
 def may_act(user: User, f: Fulfilment) -> bool:
     """A lead acts on the fulfilments of their node; an admin on any."""
-    return user.role == Role.admin or (f.node_id is not None and f.node_id == user.node_id)
+    return NodeScope.of(user).covers(f.node_id)
 

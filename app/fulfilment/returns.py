@@ -79,8 +79,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from app.barcodes import read_scan
-from app.fulfilment import clock, dispatch, events, orders, pick, tracking
-from app.fulfilment import customer_returns
+from app.fulfilment import clock, customer_returns, dispatch, events, orders, pick, scans, tracking
 from app.fulfilment.errors import Refusal
 from app.fulfilment.ship import find_parcel
 from app.models import (
@@ -467,10 +466,6 @@ def _hold_out(session: Session, node: Node, sku_id: int, units: int, disposition
                         "updated_at": held.excluded.updated_at}))
 
 
-def _seen(session: Session, scan_id: str) -> ScanRecord | None:
-    return session.scalar(select(ScanRecord).where(ScanRecord.scan_id == scan_id))
-
-
 # --- a parcel its carrier brought back ----------------------------------------------------------
 
 def bins_for(session: Session, code: str, chosen: list[str]) -> dict[str, str]:
@@ -496,7 +491,7 @@ def receive(session: Session, user: User, scan_id: str, node: Node, code: str, b
     # at a time).
     orders.lock_fulfilment(session, found.fulfilment)
     parcel = found
-    seen = _seen(session, scan_id)  # after the lock: a retry that waited behind its original
+    seen = scans.seen(session, user, scan_id)  # after the lock: a retry that waited behind its original
     if seen is not None:
         again = session.scalar(select(Parcel.id).where(Parcel.tracking_number == seen.code)) if seen.code else None
         return Received("repeat", parcel_id=again)
@@ -560,7 +555,7 @@ def receive_units(session: Session, user: User, scan_id: str, node: Node, ref: s
     those of `check_return`, rma_not_in_return, rma_line_complete,
     quantity_invalid, return_bin_needed and those of `bin_at`."""
     ret = _locked_return(session, node, ref)
-    if _seen(session, scan_id) is not None:
+    if scans.seen(session, user, scan_id) is not None:
         return Counted("repeat", ret.ref)
     check_return(session, ret, node)
     line = next((x for x in ret.lines if x.sku.code == sku.strip().upper()), None)
@@ -612,7 +607,7 @@ def close(session: Session, user: User, scan_id: str, node: Node, ref: str) -> C
     """The dock closes return `ref` with what came (the rest never will).
     Refusals: those of `check_return`, rma_nothing_received."""
     ret = _locked_return(session, node, ref)
-    if _seen(session, scan_id) is not None:
+    if scans.seen(session, user, scan_id) is not None:
         return Counted("repeat", ret.ref)
     check_return(session, ret, node)
     came = sum(x.received for x in ret.lines)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from app.fulfilment import clock, ship, tracking
+from app.fulfilment import clock, scans, ship, tracking
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
 from app.fulfilment.geo import haversine_km
@@ -83,25 +83,19 @@ def _parcel(session: Session, code: str) -> Parcel:
     return parcel
 
 
-def _seen(session: Session, scan_id: str | None) -> ScanRecord | None:
-    if not scan_id:
-        return None
-    return session.scalar(select(ScanRecord).where(ScanRecord.scan_id == scan_id))
-
-
 def _record(session: Session, rider: User, scan_id: str | None, action: str, parcel: Parcel) -> None:
     if scan_id:
         session.add(ScanRecord(scan_id=scan_id, user_id=rider.id, work="ride", action=action,
                                code=parcel.tracking_number, at=utcnow()))
 
 
-def _locked_seen(session: Session, parcel_id: int, scan_id: str | None) -> ScanRecord | None:
+def _locked_seen(session: Session, rider: User, parcel_id: int, scan_id: str | None) -> ScanRecord | None:
     """Lock the parcel (ship.lock_parcel), then look the scan id up: a retry
     that waited behind its original answers as the original did."""
     parcel = session.get(Parcel, parcel_id)
     if parcel is not None:
         ship.lock_parcel(session, parcel)
-    return _seen(session, scan_id)
+    return scans.seen(session, rider, scan_id)
 
 
 def _recorded_parcel(session: Session, record: ScanRecord) -> Parcel:
@@ -115,7 +109,7 @@ def pickup(session: Session, rider: User, code: str, scan_id: str | None = None)
     if found is not None:
         ship.lock_parcel(session, found)
     # After the lock: a retry that waited behind its original finds it counted.
-    seen = _seen(session, scan_id)
+    seen = scans.seen(session, rider, scan_id)
     if seen is not None:
         return _recorded_parcel(session, seen), False
     parcel = _parcel(session, code)
@@ -188,7 +182,7 @@ def try_code(session: Session, rider: User, parcel_id: int, typed: str, key: str
     """Deliver with the customer's code. A wrong code is counted here and NOT
     refused here: the caller commits the count, then refuses with
     `delivery_code_wrong` (or `delivery_code_locked` once none are left)."""
-    seen = _locked_seen(session, parcel_id, scan_id)
+    seen = _locked_seen(session, rider, parcel_id, scan_id)
     if seen is not None:
         delivery = session.get(ParcelDelivery, parcel_id)
         left = MAX_CODE_FAILURES - (delivery.code_failures if delivery else 0)
@@ -215,7 +209,7 @@ def deliver_with_photo(session: Session, rider: User, parcel_id: int, photo_path
                        scan_id: str | None = None) -> Parcel:
     """Deliver with a photo already stored at `photo_path` (relative to the
     instance folder); allowed whether or not the code is locked."""
-    seen = _locked_seen(session, parcel_id, scan_id)
+    seen = _locked_seen(session, rider, parcel_id, scan_id)
     if seen is not None:
         return _recorded_parcel(session, seen)
     drop = on_list(session, rider, parcel_id)
@@ -227,7 +221,7 @@ def deliver_with_photo(session: Session, rider: User, parcel_id: int, photo_path
 
 def failed_attempt(session: Session, rider: User, parcel_id: int, note: str, scan_id: str | None = None) -> Parcel:
     """Nobody there: the parcel stays on the list, the channel hears of it."""
-    seen = _locked_seen(session, parcel_id, scan_id)
+    seen = _locked_seen(session, rider, parcel_id, scan_id)
     if seen is not None:
         return _recorded_parcel(session, seen)
     drop = on_list(session, rider, parcel_id)

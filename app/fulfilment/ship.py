@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.barcodes import read_scan
-from app.fulfilment import clock, events, orders, pick, reserve, tracking
+from app.fulfilment import clock, events, orders, pick, reserve, scans, tracking
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
 from app.models import (
@@ -212,7 +212,7 @@ def scan(session: Session, user: User, scan_id: str, node: Node, ref: str, code:
     handover = handover_at(session, node, ref)
     parcel = _locked(session, handover, code)
     # After the locks: a retry that waited behind its original finds it counted.
-    if session.scalar(select(ScanRecord.id).where(ScanRecord.scan_id == scan_id)) is not None:
+    if scans.seen(session, user, scan_id) is not None:
         return Shipped("repeat")
     if not read_scan(code).text:
         raise Refusal("scan_unreadable")

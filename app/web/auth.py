@@ -5,15 +5,11 @@ against the time it was made, not only by the cookie's expiry. The language
 is the user's (stored on their profile, switchable on any screen); before
 login it is the browser's, or what was last chosen on this device.
 
-`role_required` guards the screens of every floor blueprint; a user works
-only at their node, so a screen without one is refused.
+Who may open which screen is one table, `app.web.authorisation.RULES`.
 """
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
@@ -95,26 +91,6 @@ def _browser_language() -> str:
 def locale() -> str:
     """Flask-Babel's locale selector."""
     return LANGUAGES.get(getattr(g, "language", None) or "zh", "zh_CN")
-
-
-def role_required(*roles: Role) -> Callable:
-    """Only logged-in users of these roles (admins always) at a node may see
-    the view. Not logged in: to the login screen (htmx follows HX-Redirect)."""
-    def decorate(view: Callable) -> Callable:
-        @functools.wraps(view)
-        def guarded(*args: Any, **kwargs: Any):
-            if g.user is None:
-                target = url_for("auth.login", next=request.path if request.method == "GET" else None)
-                if getattr(request, "htmx", False):
-                    return "", 200, {"HX-Redirect": target}
-                return redirect(target)
-            if roles and g.user.role not in roles and g.user.role != Role.admin:
-                raise Refusal("forbidden", needed=" / ".join(r.value for r in roles))
-            if g.user.node_id is None:
-                raise Refusal("no_node")
-            return view(*args, **kwargs)
-        return guarded
-    return decorate
 
 
 def _home_for(user: User) -> str:

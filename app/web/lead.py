@@ -47,16 +47,16 @@ from app import sock
 from app.fulfilment import clock, count, customer_returns, events, hold, orders, pick, queues, redispatch, returns
 from app.fulfilment.errors import Refusal
 from app.fulfilment.queues import NodeView
+from app.fulfilment.scope import NodeScope
 from app.live import Shared, close_if_stopping, hub as live_hub, stopping
 from app.models import Node, Order, Role, Sku, StockCount, User, utcnow
-from app.web import database
-from app.web.auth import ROLE_HOME, role_required
+from app.web import authorisation, database
+from app.web.auth import ROLE_HOME
 from app.web.handheld import render_screen, current_user as _me
 
 bp = Blueprint("lead", __name__, url_prefix="/lead")
 ROLE_HOME[Role.lead] = "lead.dashboard"
 
-LEADING = (Role.lead,)  # admins always pass role_required
 SCREENS = "lead/"
 # Ages, promises and rates are re-read this often even when nothing commits.
 REFRESH_SECONDS = 30.0
@@ -76,8 +76,8 @@ def _refused(refusal: Refusal):
 # --- which node --------------------------------------------------------------------------
 
 def _node(s: Session, user: User, code: str | None) -> Node:
-    """The lead's own node; an admin may name another."""
-    if code and user.role == Role.admin:
+    """The lead's own node; an admin (whose scope is every node) may name another."""
+    if code and NodeScope.of(user).everywhere:
         node = s.scalar(select(Node).where(Node.code == code))
         if node is None:
             raise Refusal("not_found", what=f"node {code}")
@@ -86,7 +86,7 @@ def _node(s: Session, user: User, code: str | None) -> Node:
 
 
 def _can_act(node_id: int) -> bool:
-    return g.user.role == Role.admin or g.user.node_id == node_id
+    return NodeScope.of(g.user).covers(node_id)
 
 
 def _shift_hours() -> float:
@@ -183,7 +183,7 @@ def _missed(view: NodeView, node_id: int, after: int) -> tuple[queues.ExceptionI
 def _dashboard(status: int = 200, refusal: Refusal | None = None, notice: str | None = None):
     with database().reading() as s:
         node = _node(s, g.user, request.values.get("node"))
-        nodes = queues.nodes(s) if g.user.role == Role.admin else []
+        nodes = queues.nodes(s) if NodeScope.of(g.user).everywhere else []
     view = _views().get(node.id)
     with database().reading() as s:
         recent = queues.exceptions(s, node.id, upto=view.seq,
@@ -197,20 +197,18 @@ def _dashboard(status: int = 200, refusal: Refusal | None = None, notice: str | 
 
 
 @bp.get("")
-@role_required(*LEADING)
 def dashboard():
     """dashboard: the node's queues, live."""
     return _dashboard()
 
 
 @bp.get("/find")
-@role_required(*LEADING)
 def find():
     """find: a fulfilment by ref or order id -> its page; else the dashboard
     says it was not found."""
     q = (request.args.get("q") or "").strip()[:128]
     with database().reading() as s:
-        f = queues.find(s, q)
+        f = queues.find(s, q, NodeScope.of(g.user))
         ref = f.ref if f is not None else None
     if ref is None:
         return _dashboard(404, Refusal("not_found", what=_("fulfilment %(q)s", q=q)))
@@ -219,7 +217,7 @@ def find():
 
 def _fulfilment_screen(ref: str, status: int = 200, refusal: Refusal | None = None, notice: str | None = None):
     with database().reading() as s:
-        found = queues.detail(s, ref)
+        found = queues.detail(s, ref, NodeScope.of(g.user))
         if found is None:
             raise Refusal("not_found", what=_("fulfilment %(q)s", q=ref))
         order = found.fulfilment.order
@@ -237,7 +235,6 @@ def _fulfilment_screen(ref: str, status: int = 200, refusal: Refusal | None = No
 
 
 @bp.get("/f/<ref>")
-@role_required(*LEADING)
 def fulfilment(ref: str):
     """fulfilment: what it is, why it is where it is, where it came from and went."""
     return _fulfilment_screen(ref)
@@ -247,11 +244,9 @@ def _act(ref: str, work, done):
     """Run a lead's action on a fulfilment; answer with its page and a notice,
     or the refusal in place (422)."""
     def run(s: Session):
-        f = queues.detail(s, ref)
+        f = queues.detail(s, ref, NodeScope.of(g.user))  # another node's: not found
         if f is None:
             raise Refusal("not_found", what=_("fulfilment %(q)s", q=ref))
-        if not queues.may_act(g.user, f.fulfilment):
-            raise Refusal("forbidden", needed=_("a lead of its node"))
         return work(s, f.fulfilment, _me(s))
     try:
         result = database().run(run)
@@ -265,7 +260,6 @@ def _reason() -> str:
 
 
 @bp.post("/f/<ref>/redispatch")
-@role_required(*LEADING)
 def redispatch_by_hand(ref: str):
     """fulfilment: re-dispatch everything it still holds, with a reason ->
     fulfilment (closed as redispatched, its new fulfilments in the lineage).
@@ -280,7 +274,6 @@ def redispatch_by_hand(ref: str):
 
 
 @bp.post("/f/<ref>/hold")
-@role_required(*LEADING)
 def place_hold(ref: str):
     """fulfilment: hold it (no pick list takes it) for a reason, until
     released or for some hours. Refusals: hold_reason_needed, hold_not_allowed."""
@@ -297,7 +290,6 @@ def place_hold(ref: str):
 
 
 @bp.post("/f/<ref>/release-hold")
-@role_required(*LEADING)
 def release_hold(ref: str):
     """fulfilment: release its holds. Refusals: hold_not_found."""
     def work(s, f, me):
@@ -306,7 +298,6 @@ def release_hold(ref: str):
 
 
 @bp.post("/f/<ref>/return")
-@role_required(*LEADING)
 def authorise_return(ref: str):
     """fulfilment: authorise a customer return of the order's delivered
     units (`q-<SKU>` per SKU, a reason) -> fulfilment, the return listed;
@@ -330,7 +321,6 @@ def authorise_return(ref: str):
 
 
 @bp.get("/returns")
-@role_required(*LEADING)
 def returns_page():
     """returns: customer returns expected here; units held out of stock."""
     with database().reading() as s:
@@ -340,7 +330,6 @@ def returns_page():
 
 
 @bp.post("/lists/<ref>/release")
-@role_required(*LEADING)
 def release_list(ref: str):
     """dashboard: release a pick list a picker abandoned -> dashboard (the
     list waits for the next claim, totes and steps as they were).
@@ -371,7 +360,7 @@ def live(ws) -> None:
     any process; replays from `after` on (re)connection. A session without
     the lead (or admin) role is closed at once with 1008, not retried."""
     user = g.user
-    if user is None or user.node_id is None or user.role not in (Role.lead, Role.admin):
+    if authorisation.socket_refusal() is not None:
         ws.close(reason=CLOSE_NOT_ALLOWED, message="lead role needed")
         return
     with database().reading() as s:
@@ -448,7 +437,6 @@ def _counts(status: int = 200, refusal: Refusal | None = None, notice: str | Non
 
 
 @bp.get("/counts")
-@role_required(*LEADING)
 def counts():
     """counts: variances waiting for a decision, counts asked for, recent
     counts in the books."""
@@ -456,7 +444,6 @@ def counts():
 
 
 @bp.post("/counts/<int:count_id>/<decision>")
-@role_required(*LEADING)
 def decide_count(count_id: int, decision: str):
     """counts: approve (the variance goes into the books), recount (thrown
     away, the bin back on the counters' list) or reject (thrown away) ->
@@ -478,7 +465,6 @@ def decide_count(count_id: int, decision: str):
 
 
 @bp.post("/counts/request")
-@role_required(*LEADING)
 def request_count():
     """counts: ask for a count of a bin and a SKU (one open request per bin
     and SKU) -> counts, the request on the counters' /count list.

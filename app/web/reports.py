@@ -1,16 +1,18 @@
 """The leads' SLA report: thin views over `app.fulfilment.sla`.
 
-    /reports/sla      a range of business days, one node or all: shipped on
+    /reports/sla      a range of business days, one node or all (an admin; a
+                      lead sees their own node only): shipped on
                       time / late per day (stacked bars), median and p90 time
                       in each stage (bars), the table per day and node
-    /reports/sla.csv  the same rows as CSV (`sla.to_csv`)
+    /reports/sla.csv  the same rows as CSV (`sla.to_csv`); without a node,
+                      the user's node (an admin: every node)
 
 Charts are SVG drawn on the server: no script, nothing to build, they print.
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import Blueprint, Response, g, request
 from sqlalchemy import select
@@ -18,14 +20,13 @@ from sqlalchemy import select
 from app.fulfilment import clock, sla
 from app.fulfilment.errors import Refusal
 from app.fulfilment.intake import invalid
-from app.models import Node, Role
+from app.fulfilment.scope import NodeScope
+from app.models import Node
 from app.web import database
-from app.web.auth import role_required
 from app.web.handheld import render_screen
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
-LEADING = (Role.lead,)
 MAX_DAYS = 92
 
 
@@ -62,6 +63,22 @@ def _query(default_node: str | None) -> Query:
 
 def _my_node() -> str | None:
     return g.user.node.code if g.user is not None and g.user.node is not None else None
+
+
+def _visible(s) -> list[str]:
+    """The codes of the nodes the user may report on (their scope)."""
+    return list(s.scalars(select(Node.code).where(NodeScope.of(g.user).where(Node.id)).order_by(Node.code)))
+
+
+def _scoped(q: Query, visible: list[str]) -> Query:
+    """The query within the user's scope: no node named means every node
+    for an admin, the user's own for anyone else; a node they may not see
+    is refused as unknown (before its name reaches a header)."""
+    if q.node is None:
+        return q if NodeScope.of(g.user).everywhere else replace(q, node=_my_node())
+    if q.node not in visible:
+        raise Refusal("not_found", what=f"node {q.node[:64]!r}")
+    return q
 
 
 def duration(seconds: float | None) -> str:
@@ -137,7 +154,6 @@ STAGE_LABELS = {"reserved": "reserved → picking", "picking": "picking → pick
 # --- views -----------------------------------------------------------------------------------
 
 @bp.get("/sla")
-@role_required(*LEADING)
 def sla_page():
     """The report page; bad dates answer 422 with the form and the message."""
     try:
@@ -151,7 +167,8 @@ def sla_page():
 
 def _render(q: Query, refusal: Refusal | None = None):
     with database().reading() as s:
-        nodes = list(s.scalars(select(Node.code).order_by(Node.code)))
+        nodes = _visible(s)
+        q = _scoped(q, nodes)
         chosen = [q.node] if q.node else None
         per_day_all = sla.report(s, q.start, q.end, chosen, by_day=True, by_node=False)
         whole = sla.report(s, q.start, q.end, chosen, by_day=False, by_node=False)
@@ -159,15 +176,16 @@ def _render(q: Query, refusal: Refusal | None = None):
     total = whole[0] if whole else None
     return render_screen(
         "reports/sla.html", 422 if refusal else 200, q=q, nodes=nodes, refusal=refusal, total=total,
+        every_node=NodeScope.of(g.user).everywhere,
         days=day_chart(per_day_all, q.start, q.end), stages=stage_chart(total), table=table,
         stage_names=sla.STAGE_NAMES, stage_labels=STAGE_LABELS, duration=duration)
 
 
 @bp.get("/sla.csv")
-@role_required(*LEADING)
 def sla_csv():
     q = _query(None)
     with database().reading() as s:
+        q = _scoped(q, _visible(s))
         rows = sla.report(s, q.start, q.end, [q.node] if q.node else None)
     name = f"sla-{q.start.isoformat()}-{q.end.isoformat()}{'-' + q.node if q.node else ''}.csv"
     return Response(sla.to_csv(rows), mimetype="text/csv",

@@ -25,9 +25,9 @@ from sqlalchemy.orm import Session
 
 from app.fulfilment import ride, tracking
 from app.fulfilment.errors import Refusal
-from app.models import Parcel, ParcelDelivery, Role, TrackingStatus, User
+from app.fulfilment.scope import NodeScope
+from app.models import Fulfilment, Parcel, ParcelDelivery, Role, TrackingStatus, User
 from app.web import auth, database
-from app.web.auth import role_required
 from app.web.handheld import (
     refused_outside_scan,
     render_screen,
@@ -39,8 +39,6 @@ from app.web.handheld import (
 
 bp = Blueprint("ride", __name__, url_prefix="/ride")
 
-RIDING = (Role.rider,)
-LEADING = (Role.lead,)
 SCREENS = "rider/"
 PROOFS = "proofs"  # under the instance folder
 # What a photo file starts with: JPEG, PNG, WebP (RIFF....WEBP), HEIC/HEIF (....ftyp).
@@ -87,14 +85,12 @@ def _code_key() -> str:
 # --- screens -----------------------------------------------------------------------------
 
 @bp.get("/")
-@role_required(*RIDING)
 def home():
     """My drop list and the pickup scan field."""
     return _home()
 
 
 @bp.post("/pickup")
-@role_required(*RIDING)
 def pickup():
     """A parcel's label scanned at the dock.
 
@@ -120,14 +116,12 @@ def pickup():
 
 
 @bp.get("/drops/<int:parcel_id>")
-@role_required(*RIDING)
 def drop(parcel_id: int):
     """One drop of my list (a parcel not on it: home + refusal)."""
     return _drop(parcel_id)
 
 
 @bp.post("/drops/<int:parcel_id>/code")
-@role_required(*RIDING)
 def deliver_with_code(parcel_id: int):
     """The 4-digit code the customer read out.
 
@@ -153,7 +147,6 @@ def deliver_with_code(parcel_id: int):
 
 
 @bp.post("/drops/<int:parcel_id>/photo")
-@role_required(*RIDING)
 def deliver_with_photo(parcel_id: int):
     """A photo of the handover, taken with the phone's camera.
 
@@ -182,7 +175,6 @@ def deliver_with_photo(parcel_id: int):
 
 
 @bp.post("/drops/<int:parcel_id>/failed")
-@role_required(*RIDING)
 def failed_attempt(parcel_id: int):
     """Nobody there: drop --> home, the parcel stays on the list."""
     sid = scan_id()
@@ -230,7 +222,6 @@ def _store_photo(parcel_id: int, data: bytes) -> str:
 # --- leads -------------------------------------------------------------------------------
 
 @bp.get("/locked")
-@role_required(*LEADING)
 def locked():
     """(lead) Same-city parcels of my node on their way whose code is locked."""
     return _locked()
@@ -242,13 +233,12 @@ def _locked(refusal: Refusal | None = None, notice: str | None = None):
             select(Parcel, ParcelDelivery, User).join(ParcelDelivery, ParcelDelivery.parcel_id == Parcel.id)
             .outerjoin(User, User.id == ParcelDelivery.rider_id)
             .where(ParcelDelivery.code_failures >= ride.MAX_CODE_FAILURES,
-                   ParcelDelivery.status.in_(ride.ON_THE_WAY), User.node_id == g.user.node_id)
+                   ParcelDelivery.status.in_(ride.ON_THE_WAY), NodeScope.of(g.user).where(User.node_id))
             .order_by(ParcelDelivery.updated_at)).all()
         return render_screen(SCREENS + "locked.html", _status(refusal), rows=rows, refusal=refusal, notice=notice)
 
 
 @bp.post("/locked/<int:parcel_id>/<action>")
-@role_required(*LEADING)
 def lead_action(parcel_id: int, action: str):
     """locked --unlock--> locked (the rider may try codes again)
     locked --confirm--> locked (delivered, proof "lead")"""
@@ -258,7 +248,7 @@ def lead_action(parcel_id: int, action: str):
     def work(s: Session) -> str:
         parcel = s.get(Parcel, parcel_id)
         delivery = tracking.delivery_of(s, parcel) if parcel is not None else None
-        if delivery is None or delivery.rider is None or delivery.rider.node_id != g.user.node_id:
+        if delivery is None or delivery.rider is None or not NodeScope.of(g.user).covers(delivery.rider.node_id):
             raise Refusal("not_found", what="parcel")
         if action == "unlock":
             ride.unlock_code(s, _me(s), parcel)
@@ -275,11 +265,14 @@ def lead_action(parcel_id: int, action: str):
 
 
 @bp.get("/proofs/<int:parcel_id>")
-@role_required(*LEADING)
 def proof_photo(parcel_id: int):
     """(lead) The photo a rider took as proof of delivery."""
     with database().reading() as s:
-        delivery = s.get(ParcelDelivery, parcel_id)
+        # Only a photo of a parcel sent from a node in the lead's scope.
+        delivery = s.scalar(select(ParcelDelivery).join(Parcel, Parcel.id == ParcelDelivery.parcel_id)
+                            .join(Fulfilment, Fulfilment.id == Parcel.fulfilment_id)
+                            .where(ParcelDelivery.parcel_id == parcel_id,
+                                   NodeScope.of(g.user).where(Fulfilment.node_id)))
         if delivery is None or not delivery.photo_path:
             raise Refusal("not_found", what="photo")
         path = Path(current_app.instance_path) / delivery.photo_path

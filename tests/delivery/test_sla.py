@@ -179,11 +179,26 @@ def test_the_report_page_draws_the_charts_for_a_lead_and_exports_csv(dataset, cl
     assert 'data-kpi="shipped">3<' in html and 'data-kpi="on_time_rate">50.0 %<' in html
     assert "10 min / 18 min" in html  # reserved: median 600 s, p90 1080 s
     assert html.count("<tr class=") == 2  # SH-PD on the 25th and the 26th
-    everyone = client.get("/reports/sla?from=2026-11-25&to=2026-11-26&node=").get_data(as_text=True)
-    assert 'data-kpi="shipped">4<' in everyone and everyone.count("<tr class=") == 4
+    # No node named: still the lead's own node only; another node's report is refused.
+    mine = client.get("/reports/sla?from=2026-11-25&to=2026-11-26&node=").get_data(as_text=True)
+    assert 'data-kpi="shipped">3<' in mine and mine.count("<tr class=") == 2 and "All nodes" not in mine
+    assert client.get("/reports/sla?from=2026-11-25&to=2026-11-26&node=SH-JD").status_code == 404
     bad = client.get("/reports/sla?from=2026-11-26&to=2026-11-01")
     assert bad.status_code == 422 and 'data-refusal="invalid_request"' in bad.get_data(as_text=True)
 
+    csv = client.get("/reports/sla.csv?from=2026-11-25&to=2026-11-26")
+    assert csv.mimetype == "text/csv" and "SH-PD" in csv.headers["Content-Disposition"]
+    assert {line.split(",")[1] for line in csv.get_data(as_text=True).splitlines()[1:]} == {"SH-PD"}
+    assert client.get("/reports/sla.csv?from=2026-11-25&to=2026-11-26&node=SH-JD").status_code == 404
+
+    # An admin sees every node, together or one by one.
+    with dataset.transaction() as s:
+        s.add(User(code="A9", name="A9", role=Role.admin, node_id=node.id, language="en",
+                   pin_hash=generate_password_hash("1234", "pbkdf2:sha256:1000")))
+    client.post("/logout")
+    assert client.post("/login/pin", data={"badge": "A9", "pin": "1234"}).status_code == 302
+    everyone = client.get("/reports/sla?from=2026-11-25&to=2026-11-26&node=").get_data(as_text=True)
+    assert 'data-kpi="shipped">4<' in everyone and everyone.count("<tr class=") == 4
     csv = client.get("/reports/sla.csv?from=2026-11-25&to=2026-11-26&node=SH-JD")
     assert csv.mimetype == "text/csv" and "SH-JD" in csv.headers["Content-Disposition"]
     assert [line.split(",")[:3] for line in csv.get_data(as_text=True).splitlines()[1:]] == [

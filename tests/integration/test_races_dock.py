@@ -313,12 +313,13 @@ def test_two_dock_handhelds_scanning_one_parcel_ship_it_once(floor):
     for n in range(ROUNDS):
         ext = f"DD-{n}"
         tracking = packed(floor, ext)
-        # Even rounds: one scan sent twice (a Wi-Fi retry); odd: two devices.
+        # Even rounds: one scan sent twice (a Wi-Fi retry: the same worker, the
+        # same id); odd: two devices of two workers.
         same = n % 2 == 0
         first, second = race(
             floor,
             lambda s: ship.scan(s, user(s, "D001"), f"dock-{ext}", node(s, "SH-PD"), handover, tracking),
-            lambda s: ship.scan(s, user(s, "D002"), f"dock-{ext}" if same else f"dock2-{ext}",
+            lambda s: ship.scan(s, user(s, "D001" if same else "D002"), f"dock-{ext}" if same else f"dock2-{ext}",
                                 node(s, "SH-PD"), handover, tracking))
         assert sorted([key(first), key(second)]) == sorted(["shipped", "repeat" if same else "again"])
         check_record(floor, ext)
@@ -349,7 +350,8 @@ def test_one_parcel_closed_at_the_bench_and_sent_twice_at_once_is_labelled_once(
         first, second = race(
             floor,
             lambda s: pack.close(s, user(s, "K001"), f"close-{ext}", node(s, "SH-PD"), ref, 500, PREFIX),
-            lambda s: pack.close(s, user(s, "K002"), f"close-{ext}", node(s, "SH-PD"), ref, 500, PREFIX))
+            # The same worker's close sent twice (a Wi-Fi retry: a scan id is its worker's).
+            lambda s: pack.close(s, user(s, "K001"), f"close-{ext}", node(s, "SH-PD"), ref, 500, PREFIX))
         assert sorted([key(first), key(second)]) == ["closed", "repeat"]
         assert first.parcel_id == second.parcel_id is not None
         with floor.reading() as s:
@@ -414,6 +416,7 @@ def test_a_return_confirmed_twice_at_once_puts_the_units_back_once(floor):
         first, second = race(
             floor,
             lambda s: returns.receive(s, user(s, "D001"), f"back-{ext}", node(s, "SH-PD"), number, bins),
+            # The same worker's confirmation sent twice (a scan id is its worker's).
             lambda s: returns.receive(s, user(s, "D001"), f"back-{ext}", node(s, "SH-PD"), number, bins))
         assert sorted([key(first), key(second)]) == ["received", "repeat"]
     assert len(events_of_type(floor, "parcel.received_back")) == ROUNDS

@@ -183,7 +183,7 @@ def test_the_fulfilment_page_shows_dispatch_reasons(lead, two_orders):
     assert "single_node" in html or "nearest" in html or "fewest_nodes" in html
 
 
-def test_a_manual_redispatch_needs_a_reason_and_shows_in_the_lineage(lead, two_orders, floor, db):
+def test_a_manual_redispatch_needs_a_reason_and_shows_in_the_lineage(app, lead, two_orders, floor, db):
     early, _ = two_orders
     refused = lead.post(f"/lead/f/{early}/redispatch", data={"reason": "  "}, headers=HX)
     assert refused.status_code == 422 and refusal_of(refused) == "redispatch_reason_needed"
@@ -198,7 +198,14 @@ def test_a_manual_redispatch_needs_a_reason_and_shows_in_the_lineage(lead, two_o
         child_ref, child_node = child.ref, child.node.code
     assert child_node == "SH-JD"
     assert 'data-outcome="accepted"' in moved.get_data(as_text=True) and child_ref in text(moved)
-    page = lead.get(f"/lead/f/{child_ref}")
+    # Its new node's page is that node's (or an admin's) to read, not this lead's.
+    assert lead.get(f"/lead/f/{child_ref}").status_code == 404
+    from app.access import create_user
+    with db.transaction() as s:
+        create_user(s, "A1", "Ada", "admin", "9999", "SH-PD", "en")
+    admin = app.test_client()
+    login(admin, "A1", "9999")
+    page = admin.get(f"/lead/f/{child_ref}")
     assert "bin flooded" in text(page)  # why it moved, in its dispatch reason
     assert early in text(page)  # where it came from
     board = lead.get("/lead")
@@ -226,14 +233,17 @@ def test_hold_and_release_from_the_fulfilment_page(lead, two_orders, floor, db):
     assert twice.status_code == 422 and refusal_of(twice) == "hold_not_found"
 
 
-def test_a_lead_acts_only_on_their_nodes_fulfilments(lead, two_orders, db):
+def test_a_lead_sees_and_acts_only_on_their_nodes_fulfilments(lead, two_orders, floor, db):
     early, _ = two_orders
     with db.transaction() as s:
         s.scalar(select(User).where(User.code == "L1")).node_id = s.scalar(select(Node.id).where(Node.code == "SH-JD"))
-    page = lead.get(f"/lead/f/{early}")
-    assert page.status_code == 200 and "redispatch-reason" not in page.get_data(as_text=True)
+    page = lead.get(f"/lead/f/{early}")  # another node's: as if there were none
+    assert page.status_code == 404 and refusal_of(page) == "not_found" and "O-EARLY" not in text(page)
+    found = lead.get("/lead/find?q=O-EARLY")
+    assert found.status_code == 404 and refusal_of(found) == "not_found"
     answer = lead.post(f"/lead/f/{early}/hold", data={"reason": "x"}, headers=HX)
-    assert answer.status_code == 422 and refusal_of(answer) == "forbidden"
+    assert answer.status_code == 404 and refusal_of(answer) == "not_found"
+    assert floor.status(early) == "reserved"
 
 
 # --- efficiency ------------------------------------------------------------------------------

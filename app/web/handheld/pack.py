@@ -36,7 +36,6 @@ from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
 from app.models import Fulfilment, FulfilmentStatus, Parcel, ParcelStatus, Role, utcnow
 from app.web import auth, database
-from app.web.auth import role_required
 from app.web.handheld import (
     refused_outside_scan,
     render_screen,
@@ -52,9 +51,6 @@ from printing.printers import Printer, PrinterUnavailable, parse_printer, send_l
 
 bp = Blueprint("pack", __name__, url_prefix="/pack")
 
-PACKING = (Role.packer, Role.lead)
-# The parcel page and its PDFs: the dock reprints a torn label too.
-PARCELS = (Role.packer, Role.dock, Role.lead)
 SCREENS = "handheld/pack/"
 PDF = "application/pdf"
 
@@ -234,14 +230,12 @@ def _closed_screen(parcel_id: int, notice: str | None, refusal: Refusal | None):
 # --- screens -------------------------------------------------------------------------
 
 @bp.get("")
-@role_required(*PACKING)
 def home():
     """home: totes waiting, parcels to resume, the bench's printer."""
     return _home()
 
 
 @bp.post("/start")
-@role_required(*PACKING)
 def start():
     """home: a tote or fulfilment -> items (or weight, or done when packed);
     a parcel's label -> parcel.
@@ -268,14 +262,12 @@ def start():
 
 
 @bp.get("/f/<ref>")
-@role_required(*PACKING)
 def bench(ref: str):
     """items or weight for a fulfilment being packed; done when it is packed."""
     return _bench(ref)
 
 
 @bp.post("/f/<ref>/scan")
-@role_required(*PACKING)
 def scan(ref: str):
     """items: a unit -> items (one more packed), or weight when every unit is
     in a parcel.
@@ -298,14 +290,12 @@ def scan(ref: str):
 
 
 @bp.get("/f/<ref>/weight")
-@role_required(*PACKING)
 def weigh(ref: str):
     """weight: close the parcel now (the box is full, units are left)."""
     return _bench(ref, weigh=True)
 
 
 @bp.post("/f/<ref>/close")
-@role_required(*PACKING)
 def close(ref: str):
     """weight: a weight -> closed (the label prints; next parcel), or done
     after the fulfilment's last unit.
@@ -360,7 +350,6 @@ def parse_weight(raw: str) -> int | None:
 # --- printers ------------------------------------------------------------------------
 
 @bp.post("/printer")
-@role_required(*PACKING)
 def choose_printer():
     """home: the bench's printer (or none: the browser's print dialog) -> home.
     Refusals: printer_unknown."""
@@ -389,7 +378,6 @@ def _parcel_screen(tracking: str, refusal: Refusal | None = None, notice: str | 
 
 
 @bp.get("/parcels/<tracking>")
-@role_required(*PARCELS)
 def parcel(tracking: str):
     """parcel: status, carrier, tracking, SSCC, items; reprint, slip.
     Refusals: parcel_not_found (home)."""
@@ -397,7 +385,6 @@ def parcel(tracking: str):
 
 
 @bp.post("/parcels/<tracking>/print")
-@role_required(*PARCELS)
 def reprint(tracking: str):
     """parcel: print the label again -> parcel (sent to the bench's printer,
     or the browser's print dialog opens). Refusals: printer_unavailable."""
@@ -414,7 +401,6 @@ def pdf_response(body: bytes, name: str) -> Response:
 
 
 @bp.get("/parcels/<tracking>/label.pdf")
-@role_required(*PARCELS)
 def label_pdf(tracking: str):
     """The parcel's shipping label, LUYUE_LABEL_SIZE (or ?size=76x130)."""
     size = request.args.get("size") or label_size()
@@ -429,7 +415,6 @@ def label_pdf(tracking: str):
 
 
 @bp.get("/parcels/<tracking>/slip.pdf")
-@role_required(*PARCELS)
 def slip_pdf(tracking: str):
     """The parcel's packing slip (装箱单): what is in the box."""
     with database().reading() as s:
@@ -444,7 +429,6 @@ def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 
 @bp.get("/labels.pdf")
-@role_required(*PACKING)
 def labels_pdf():
     """Every label of parcels packed at my node on one day (?day=YYYY-MM-DD,
     today by default) in one PDF, a page each."""

@@ -34,17 +34,15 @@ from app.models import (
     PickListFulfilment,
     PickListState,
     PickStep,
-    Role,
 )
-from app.web import database
-from app.web.auth import role_required
+from app.web import authorisation, database
 from app.web.handheld import current_user as _me, refusal_text, render_screen, scan_id
 
 bp = Blueprint("pick", __name__, url_prefix="/pick")
 
-PICKING = (Role.picker, Role.lead)
-LEADING = (Role.lead,)
 SCREENS = "handheld/pick/"
+# A websocket close code the ws extension does not retry: not allowed here.
+CLOSE_NOT_ALLOWED = 1008
 
 
 @bp.errorhandler(Refusal)
@@ -206,7 +204,6 @@ def _after(work) -> tuple:
 # --- screens -------------------------------------------------------------------------
 
 @bp.get("")
-@role_required(*PICKING)
 def home():
     """home: my node, orders waiting, claim or resume (and whether a lead
     released the list I held)."""
@@ -219,14 +216,12 @@ def home():
 
 
 @bp.get("/work")
-@role_required(*PICKING)
 def work():
     """The screen for the list in hand (totes or line); home without one."""
     return _show()
 
 
 @bp.post("/claim")
-@role_required(*PICKING)
 def claim():
     """home -> totes (a new or released list), or the list already held.
     Refusals: nothing_to_pick."""
@@ -242,7 +237,6 @@ def claim():
 
 
 @bp.post("/scan")
-@role_required(*PICKING)
 def scan():
     """Every scan of the picking scenario.
 
@@ -263,7 +257,6 @@ def scan():
 
 
 @bp.get("/quantity")
-@role_required(*PICKING)
 def keypad():
     """quantity: the keypad for the current line (after one unit was scanned)."""
     with database().reading() as s:
@@ -275,7 +268,6 @@ def keypad():
 
 
 @bp.post("/quantity")
-@role_required(*PICKING)
 def enter_quantity():
     """quantity: a total -> line/quantity, or line/tote when complete.
     Refusals: over_pick, quantity_invalid, scan_product_first."""
@@ -291,7 +283,6 @@ def enter_quantity():
 
 
 @bp.get("/short")
-@role_required(*PICKING)
 def short_confirm():
     """short: what will happen if the bin is reported short; confirm or go back."""
     with database().reading() as s:
@@ -304,7 +295,6 @@ def short_confirm():
 
 
 @bp.post("/short")
-@role_required(*PICKING)
 def short():
     """short: confirmed -> line/tote with the units in hand, the next line when
     none, or done. The missing units are re-dispatched and the bin recounted.
@@ -314,7 +304,6 @@ def short():
 
 
 @bp.get("/done/<ref>")
-@role_required(*PICKING)
 def done(ref: str):
     """done: a finished list of mine, tote by tote."""
     with database().reading() as s:
@@ -338,14 +327,12 @@ def _lists_screen(status: int = 200, refusal: Refusal | None = None):
 
 
 @bp.get("/lists")
-@role_required(*LEADING)
 def lists():
     """lists: who holds which list at my node, since when, how far."""
     return _lists_screen()
 
 
 @bp.post("/lists/<ref>/release")
-@role_required(*LEADING)
 def release(ref: str):
     """lists: release -> lists (the list waits for the next claim, as it was).
     Refusals: pick_list_not_held, not_found."""
@@ -366,8 +353,8 @@ def live(ws) -> None:
     """Pushes the home screen's 'orders waiting' whenever events commit
     (htmx's ws extension swaps it by id); a stopping server closes it with
     1012 and the page reconnects."""
-    if g.user is None or g.user.node_id is None:
-        ws.close()
+    if authorisation.socket_refusal() is not None:
+        ws.close(reason=CLOSE_NOT_ALLOWED, message="picker or lead role needed")
         return
     hub, shown = live_hub(current_app), None
     # The seq is read before counting: an order committed while counting wakes

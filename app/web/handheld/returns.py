@@ -37,9 +37,8 @@ from flask_babel import ngettext
 from app.fulfilment import returns, tracking
 from app.fulfilment.carriers import CARRIERS
 from app.fulfilment.errors import Refusal
-from app.models import CustomerReturn, Disposition, Parcel, Role, TrackingStatus
+from app.models import CustomerReturn, Disposition, Parcel, TrackingStatus
 from app.web import database
-from app.web.auth import role_required
 from app.web.handheld import (
     current_node as _node,
     current_user as _me,
@@ -52,7 +51,6 @@ from app.web.handheld import (
 
 bp = Blueprint("returns", __name__, url_prefix="/returns")
 
-DOCK = (Role.dock, Role.lead)
 SCREENS = "handheld/returns/"
 # Refusals put right on the items or unit screen (a bin, a quantity); the rest are the parcel's or return's.
 BIN_REFUSALS = {"return_unknown_bin", "scan_unreadable", "return_bin_needed", "quantity_invalid"}
@@ -165,14 +163,12 @@ def _quantity() -> int:
 # --- the returns screen ------------------------------------------------------------------
 
 @bp.get("")
-@role_required(*DOCK)
 def home():
     """returns: scan a returned parcel or a customer return."""
     return _returns()
 
 
 @bp.post("/scan")
-@role_required(*DOCK)
 def scan():
     """returns: a parcel's tracking or SSCC barcode -> items; a customer
     return's reference, or the label of a delivered parcel it is for -> return.
@@ -198,7 +194,6 @@ def scan():
 # --- a parcel its carrier brought back ------------------------------------------------------
 
 @bp.get("/p/<tracking>")
-@role_required(*DOCK)
 def parcel(tracking: str):
     """items (or putaway once every SKU has a bin, `?bin=` per item in
     order). A parcel that cannot be received here (any more) goes back to
@@ -207,7 +202,6 @@ def parcel(tracking: str):
 
 
 @bp.post("/p/<tracking>/bin")
-@role_required(*DOCK)
 def scan_bin(tracking: str):
     """items: a bin label for the next SKU -> items (the SKU after) or
     putaway. Refusals (422): return_unknown_bin, scan_unreadable (items);
@@ -226,7 +220,6 @@ def scan_bin(tracking: str):
 
 
 @bp.post("/p/<tracking>/receive")
-@role_required(*DOCK)
 def receive(tracking: str):
     """putaway: yes -> returns, the parcel received back: each SKU's units
     on hand in its bin and the node's stock, `parcel.received_back`,
@@ -257,14 +250,12 @@ def receive(tracking: str):
 # --- a customer's return -------------------------------------------------------------------------
 
 @bp.get("/r/<ref>")
-@role_required(*DOCK)
 def customer_return(ref: str):
     """return: the return's lines; scan a unit."""
     return _return(ref)
 
 
 @bp.post("/r/<ref>/scan")
-@role_required(*DOCK)
 def scan_unit(ref: str):
     """return: a product barcode of the return -> unit (1 unit).
     Refusals (422, return): rma_unknown_product, rma_not_in_return,
@@ -287,14 +278,12 @@ def scan_unit(ref: str):
 
 
 @bp.get("/r/<ref>/u/<sku>")
-@role_required(*DOCK)
 def unit(ref: str, sku: str):
     """unit: N units of the SKU (`?q=N`, keyed on the screen)."""
     return _unit(ref, sku, _quantity())
 
 
 @bp.post("/r/<ref>/u/<sku>/<disposition>")
-@role_required(*DOCK)
 def count_unit(ref: str, sku: str, disposition: str):
     """unit: sellable (a bin scanned, or its usual bin), damaged or
     quarantine -> return (the units counted), or returns when the return is
@@ -335,7 +324,6 @@ def count_unit(ref: str, sku: str, disposition: str):
 
 
 @bp.post("/r/<ref>/close")
-@role_required(*DOCK)
 def close(ref: str):
     """return: close it with what came -> returns. Refusals (422):
     rma_nothing_received (return); the return's (returns)."""
