@@ -1,6 +1,6 @@
 """scan ids per user: a scan id is unique per (user, id), so another worker's id is a new scan
 
-Revision ID: 0012a
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-01 16:20:00.000000
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 
 
-revision = '0012a'
+revision = '0012'
 down_revision = '0011'
 branch_labels = None
 depends_on = None
