@@ -41,6 +41,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_hours),
     )
     app.json.ensure_ascii = False
+    # Ids in URLs are database integers (before any route is added).
+    from app.web import inputs
+    inputs.install_converter(app)
     app.json.sort_keys = False
     clock.configure(settings.timezone)
     timeouts = Timeouts(connect=settings.db_connect_timeout_seconds,
@@ -83,6 +86,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # For load balancers: can this process reach the database?
     from app.web import health
     app.register_blueprint(health.bp)
+
+    # Every field checked before a view reads it (after the worker is known).
+    inputs.register(app)
 
     from app.cli import register
     register(app)

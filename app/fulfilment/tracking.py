@@ -34,7 +34,7 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -215,6 +215,14 @@ class CarrierUpdate(BaseModel):
     status: Literal["in_transit", "out_for_delivery", "delivered", "failed_attempt", "returned"]
     at: AwareDatetime
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _plausible(cls, at: dt.datetime) -> dt.datetime:
+        # Year 1 or 9999 with an offset cannot even be put in UTC.
+        if not 2000 <= at.year <= 2999:
+            raise ValueError("expected a time from the year 2000 to 2999")
+        return at
 
 
 class CarrierBatch(BaseModel):
