@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from app.fulfilment import events, orders
 from app.fulfilment.errors import Refusal
-from app.fulfilment.intake import field_errors, invalid
+from app.fulfilment.intake import field_errors, invalid, nul_fields
 from app.models import (
     Fulfilment,
     FulfilmentStatus,
@@ -237,10 +237,15 @@ def parse_batch(raw: bytes) -> CarrierBatch:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid([("$", f"not valid JSON ({e})")]) from None
+    except RecursionError:
+        raise invalid([("$", "nested too deeply")]) from None
     try:
-        return CarrierBatch.model_validate_json(raw)
+        batch = CarrierBatch.model_validate_json(raw)
     except ValidationError as e:
-        raise invalid(field_errors(e, body)) from None
+        raise invalid(nul_fields(body) + field_errors(e, body)) from None
+    if nul := nul_fields(body):
+        raise invalid(nul)
+    return batch
 
 
 def take_all(session: Session, carrier: str, items: list[CarrierUpdate]) -> list[dict[str, Any]]:
