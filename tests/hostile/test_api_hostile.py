@@ -10,7 +10,7 @@ import time
 from urllib.parse import quote
 
 import support
-from conftest import attack, every_table
+from hostile import attack, every_table
 from corpus import CONTROLS, LINE_BREAKS, MAX_CPU_SECONDS, Field
 
 # Values no JSON field takes: control characters, text far too long, the

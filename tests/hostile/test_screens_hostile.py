@@ -4,7 +4,7 @@ language, never a 5xx, at most 1 s of CPU, nothing written."""
 from __future__ import annotations
 
 import pytest
-from conftest import attack
+from hostile import attack
 from corpus import Field
 
 HX = {"HX-Request": "true"}
