@@ -88,20 +88,19 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def _check_request() -> None:
-    if request.path.startswith("/api/"):
-        limit_api = None
-    else:
-        limit_api = SCREEN_BODY_BYTES
-    if limit_api is not None and request.endpoint not in UPLOAD_ENDPOINTS:
-        if (request.content_length or 0) > limit_api:
-            raise Refusal("too_large", limit=limit_api, details={"limit_bytes": limit_api})
+    upload = request.endpoint in UPLOAD_ENDPOINTS
+    if not request.path.startswith("/api/") and not upload:
+        if (request.content_length or 0) > SCREEN_BODY_BYTES:
+            raise Refusal("too_large", limit=SCREEN_BODY_BYTES, details={"limit_bytes": SCREEN_BODY_BYTES})
         # Also a body sent without Content-Length (chunked): reading stops here.
-        request.max_content_length = limit_api
+        request.max_content_length = SCREEN_BODY_BYTES
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str):
             request.view_args[name] = checked(name, value)
     request.args = ImmutableMultiDict([(k, checked(k, v)) for k, v in request.args.items(multi=True)])
-    if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+    # An upload's body is the view's to read, under its own limit (and its
+    # fields are the view's to check: reading them here would read the file).
+    if not upload and request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
             "application/x-www-form-urlencoded", "multipart/form-data"):
         request.form = ImmutableMultiDict([(checked(k, k, limit=64), checked(k, v, form=True))
                                            for k, v in request.form.items(multi=True)])
