@@ -111,11 +111,6 @@ def test_an_id_beyond_a_database_integer_is_not_found(site, url):
     assert site.client(who).open(url, method=method).status_code == 404
 
 
-def test_a_delivery_code_in_full_width_digits_is_the_same_code(site):
-    from app.web.inputs import checked
-    assert checked("code", "１２３４", form=True) == "1234"
-
-
 def test_a_screen_form_over_16_kib_is_refused_before_it_is_read(site):
     answer = site.client("P1").post("/pick/scan", data={"scan": "A", "pad": "x" * 20_000}, headers=HX)
     assert answer.status_code == 413
