@@ -43,6 +43,8 @@ def test_hostile_scans_on_the_pick_screens_are_refused_and_count_nothing(site):
         Field("scan_id", "P1", "POST", "/pick/scan", data={"scan": "NOT-A-BIN"}),
         Field("ref", "P1", "GET", "/pick/done/{v}", where="path"),
         Field("after", "P1", "GET", "/pick/live", where="query"),
+        Field("orders", "P1", "POST", "/pick/claim", refused_only=True),
+        Field("ref", "L1", "POST", "/pick/lists/{v}/release", where="path"),
     ], headers=HX)
 
 
@@ -56,6 +58,8 @@ def test_hostile_input_on_the_pack_screens_is_refused(site):
         Field("day", "K1", "GET", "/pack/labels.pdf", where="query"),
         Field("ref", "K1", "GET", "/pack/f/{v}", where="path"),
         Field("tracking", "K1", "GET", "/pack/parcels/{v}", where="path"),
+        Field("tracking", "K1", "POST", "/pack/parcels/{v}/print", where="path"),
+        Field("size", "K1", "GET", "/pack/labels.pdf", where="query"),
     ], headers=HX)
 
 
@@ -66,6 +70,12 @@ def test_hostile_input_on_the_dock_and_returns_screens_is_refused(site):
         Field("ref", "D1", "GET", "/ship/h/{v}", where="path"),
         Field("scan", "D1", "POST", "/returns/scan"),
         Field("tracking", "D1", "GET", "/returns/p/{v}", where="path"),
+        Field("scan", "D1", "POST", "/returns/p/NO-SUCH-PARCEL/bin"),
+        Field("ref", "D1", "GET", "/returns/r/{v}", where="path"),
+        Field("scan", "D1", "POST", "/returns/r/NO-SUCH-RMA/scan"),
+        Field("scan", "D1", "POST", "/returns/r/NO-SUCH-RMA/u/SKU-A/sellable"),
+        Field("quantity", "D1", "POST", "/returns/r/NO-SUCH-RMA/u/SKU-A/damaged"),
+        Field("disposition", "D1", "POST", "/returns/r/NO-SUCH-RMA/u/SKU-A/{v}", where="path"),
     ], headers=HX)
 
 
@@ -75,6 +85,8 @@ def test_hostile_input_on_the_count_screens_is_refused(site):
         Field("scan", "P1", "POST", "/count/b/A-01-01-1/product"),
         Field("code", "P1", "GET", "/count/b/{v}", where="path"),
         Field("quantity", "P1", "POST", "/count/b/A-01-01-1/s/SKU-A/confirm", refused_only=True),
+        Field("scan", "P1", "POST", "/count/b/A-01-01-1/s/SKU-A/unit"),
+        Field("sku", "P1", "GET", "/count/b/A-01-01-1/s/{v}", where="path"),
     ], headers=HX)
 
 
@@ -83,6 +95,8 @@ def test_hostile_input_on_the_rider_screens_is_refused(site):
         Field("scan", "R1", "POST", "/ride/pickup"),
         Field("code", "R1", "POST", "/ride/drops/1/code"),
         Field("note", "R1", "POST", "/ride/drops/1/failed"),
+        Field("action", "R1", "POST", "/ride/locked/1/{v}", where="path"),
+        Field("scan_id", "R1", "POST", "/ride/pickup", data={"scan": "NO-SUCH-PARCEL"}),
     ], headers=HX)
 
 
@@ -100,6 +114,10 @@ def test_hostile_input_on_the_lead_forms_and_reports_is_refused(site):
         Field("node", "L1", "GET", "/reports/sla.csv", where="query"),
         Field("after", "L1", "GET", "/lead/live", where="query"),
         Field("node", "L2", "GET", "/lead/live", where="query"),
+        # The fulfilment was not delivered: nothing to return, whatever is typed.
+        Field("q-SKU-B", "L1", "POST", f"/lead/f/{ref}/return", data={"reason": "damaged"}),
+        Field("reason", "L2", "POST", f"/lead/f/{ref}/return", data={"q-SKU-B": "1"}),
+        Field("decision", "L1", "POST", "/lead/counts/1/{v}", where="path"),
     ], headers=HX)
 
 
