@@ -69,14 +69,27 @@ def checked(name: str, value: str, *, form: bool = False, limit: int | None = No
     """The value NFKC-normalised, or a refusal: too long, or a control
     character that has no place there. Length is checked first, before
     normalising (which may make a string longer)."""
-    limit = limit or FIELD_LENGTHS.get(name, DEFAULT_LENGTH)
-    if len(value) > limit:
-        raise Refusal("input_too_long", length=len(value), limit=limit, **field_words(name))
+    checked_length(name, value, limit)
     allowed = (FORM_WHITESPACE if form else set()) | ({GS} if name in SCAN_FIELDS else set())
     for ch in value:
         if unicodedata.category(ch) == "Cc" and ch not in allowed:
-            raise Refusal("input_control_character", character=f"U+{ord(ch):04X}", **field_words(name))
+            character = f"U+{ord(ch):04X}"
+            raise _refused(name, "input_control_character", f"contains a control character ({character})",
+                           character=character)
     return unicodedata.normalize("NFKC", value)
+
+
+def checked_length(name: str, value: str, limit: int | None = None) -> str:
+    limit = limit or FIELD_LENGTHS.get(name, DEFAULT_LENGTH)
+    if len(value) > limit:
+        raise _refused(name, "input_too_long", f"longer than {limit} characters", length=len(value), limit=limit)
+    return value
+
+
+def _refused(name: str, key: str, problem: str, **params) -> Refusal:
+    # The API answers it as invalid_request, whose details name the field.
+    details = {"fields": [name], "errors": [{"field": name, "message": problem}]}
+    return Refusal(key, details=details, **field_words(name), **params)
 
 
 class DatabaseIdConverter(IntegerConverter):
@@ -89,18 +102,22 @@ class DatabaseIdConverter(IntegerConverter):
 
 def _check_request() -> None:
     upload = request.endpoint in UPLOAD_ENDPOINTS
-    if not request.path.startswith("/api/") and not upload:
+    api = request.path.startswith("/api/")
+    if not api and not upload:
         if (request.content_length or 0) > SCREEN_BODY_BYTES:
             raise Refusal("too_large", limit=SCREEN_BODY_BYTES, details={"limit_bytes": SCREEN_BODY_BYTES})
         # Also a body sent without Content-Length (chunked): reading stops here.
         request.max_content_length = SCREEN_BODY_BYTES
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str):
-            request.view_args[name] = checked(name, value)
+            # The API's own parts keep their contract: an id no order can have
+            # (a NUL in it) is 404, a bad code 422 naming it.
+            request.view_args[name] = checked(name, value) if not api else checked_length(name, value)
     request.args = ImmutableMultiDict([(k, checked(k, v)) for k, v in request.args.items(multi=True)])
     # An upload's body is the view's to read, under its own limit (and its
     # fields are the view's to check: reading them here would read the file).
-    if not upload and request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
+    # The API takes JSON only (a form is 415 there).
+    if not upload and not api and request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
             "application/x-www-form-urlencoded", "multipart/form-data"):
         request.form = ImmutableMultiDict([(checked(k, k, limit=64), checked(k, v, form=True))
                                            for k, v in request.form.items(multi=True)])
