@@ -41,6 +41,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_hours),
     )
     app.json.ensure_ascii = False
+    # Ids in URLs are database integers (before any route is added).
+    from app.web import inputs
+    inputs.install_converter(app)
     app.json.sort_keys = False
     clock.configure(settings.timezone)
     timeouts = Timeouts(connect=settings.db_connect_timeout_seconds,
@@ -87,6 +90,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Who may open which route: one table, checked after the user is loaded.
     from app.web import authorisation
     authorisation.install(app)
+
+    # Every field checked before a view reads it (after the worker is known).
+    inputs.register(app)
 
     from app.cli import register
     register(app)

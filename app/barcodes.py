@@ -29,6 +29,17 @@ def gtin_problem(code: str) -> str | None:
     return None
 
 
+def code_problem(code: str) -> str | None:
+    """Why a code cannot be stored as master data: a control or format
+    character, GS included (a scanner's GS1 separator is not part of any
+    code; `read_scan` reads it off scans). None if it can."""
+    import unicodedata
+    for ch in code:
+        if unicodedata.category(ch) in ("Cc", "Cf"):
+            return f"contains a control character (U+{ord(ch):04X})"
+    return None
+
+
 def ean13(payload12: str) -> str:
     if not re.fullmatch(r"[0-9]{12}", payload12):
         raise ValueError("an EAN-13 payload is 12 digits")

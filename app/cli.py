@@ -1,7 +1,6 @@
 """The `luyue` command: a Flask CLI group with the operator's commands."""
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -236,9 +235,13 @@ def import_group() -> None:
     """Load master data from CSV files (UTF-8, a header row), all or nothing."""
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in csv.DictReader(f)]
+# The columns of each import, its key first (also checked in the header row).
+_COLUMNS = {
+    "nodes": ("code", "name", "kind", "province", "city", "lat", "lon", "daily_capacity", "same_city_radius_km",
+              "active"),
+    "skus": ("sku", "name", "barcodes", "weight_g", "presale"),
+    "stock": ("node", "location", "sku", "on_hand", "walk_seq"),
+}
 
 
 class _RowRefused(Exception):
@@ -248,9 +251,13 @@ class _RowRefused(Exception):
         super().__init__(f"row {row}: {refusal.message('en')}")
 
 
-def _import(path: Path, apply) -> None:
+def _import(path: Path, apply, what: str) -> None:
+    from app.csvfile import CsvRefused, read_rows
     from app.fulfilment.errors import Refusal
-    rows = _rows(path)
+    try:
+        rows = read_rows(path, _COLUMNS[what])
+    except CsvRefused as e:
+        raise click.ClickException(f"{path.name}: nothing imported: {e}") from None
     try:
         with database().transaction() as session:
             count = apply(session, rows)
@@ -289,7 +296,7 @@ def _each_row(key: str, model, put, shape=lambda data: data):
 def import_nodes(path: Path) -> None:
     """Columns: code,name,kind,province,city,lat,lon,daily_capacity,same_city_radius_km,active"""
     from app import masterdata
-    _import(path, _each_row("code", masterdata.NodeBody, masterdata.put_node))
+    _import(path, _each_row("code", masterdata.NodeBody, masterdata.put_node), "nodes")
 
 
 @import_group.command("skus")
@@ -303,7 +310,7 @@ def import_skus(path: Path) -> None:
         data["barcodes"] = [b for b in data.get("barcodes", "").replace(" ", "|").split("|") if b]
         return data
 
-    _import(path, _each_row("sku", masterdata.SkuBody, masterdata.put_sku, barcodes))
+    _import(path, _each_row("sku", masterdata.SkuBody, masterdata.put_sku, barcodes), "skus")
 
 
 @import_group.command("stock")
@@ -342,7 +349,7 @@ def import_stock(path: Path) -> None:
             masterdata.count_shelf(session, nodes[code], body, by="import", reason="import")
         return len(rows)
 
-    _import(path, apply)
+    _import(path, apply, "stock")
 
 
 # --- running -----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.barcodes import gtin_problem
+from app.barcodes import code_problem, gtin_problem
 from app.fulfilment import count, dispatch, events
 from app.fulfilment.errors import Refusal
 from app.fulfilment.intake import field_errors, invalid, nul_fields
@@ -116,7 +116,7 @@ def put_node(session: Session, code: str, body: NodeBody) -> tuple[Node, bool]:
 
 def put_sku(session: Session, code: str, body: SkuBody) -> tuple[Sku, bool]:
     check_code(code, "sku")
-    problems = [(f"barcodes[{i}]", p) for i, b in enumerate(body.barcodes) if (p := gtin_problem(b))]
+    problems = [(f"barcodes[{i}]", p) for i, b in enumerate(body.barcodes) if (p := code_problem(b) or gtin_problem(b))]
     if len(set(body.barcodes)) != len(body.barcodes):
         problems.append(("barcodes", "a barcode is listed twice"))
     if problems:

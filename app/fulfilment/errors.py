@@ -55,6 +55,13 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                            "该请求来自其他网站({source}),而非履约系统本身的页面。请打开履约系统后再操作。"),
     "no_node": (403, "Your user has no node. Ask a lead to assign you to one.",
                 "您的账号未分配履约节点,请联系组长分配。"),
+    # Any field of any screen or request, checked before it is read (app/web/inputs.py)
+    "input_too_long": (422, "{field_en} is {length} characters long; at most {limit} are taken. Scan or type it "
+                            "again.",
+                       "{field_zh}长度为 {length} 个字符，最多 {limit} 个。请重新扫描或输入。"),
+    "input_control_character": (422, "{field_en} holds a control character ({character}) that no label or "
+                                     "keyboard sends. Scan or type it again.",
+                                "{field_zh}含有控制字符（{character}），条码和键盘都不会发送。请重新扫描或输入。"),
     # Handheld: picking (拣货)
     "nothing_to_pick": (422, "No orders are waiting to be picked at {node}.", "{node} 暂无待拣货的订单。"),
     "no_pick_list": (422, "You hold no pick list. Claim the next one.", "您当前没有拣货单,请领取下一张。"),
@@ -68,6 +75,9 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "scan_unreadable": (422, "Nothing was read. Scan again.", "未读到条码,请重新扫描。"),
     "not_a_tote": (422, "{scanned} is a location or product code, not a tote. Scan an empty tote for slot {slot}.",
                    "{scanned} 是库位或商品条码,不是周转箱。请为第 {slot} 格扫描一个空周转箱。"),
+    "tote_label_too_long": (422, "That label is {length} characters long, not a tote's (at most {limit}). Scan "
+                                 "the label on an empty tote for slot {slot}.",
+                            "该标签长 {length} 个字符，不是周转箱标签（最多 {limit} 个）。请为第 {slot} 格扫描空周转箱上的标签。"),
     "tote_in_use": (422, "Tote {tote} already holds {fulfilment}. Scan an empty tote for slot {slot}.",
                     "周转箱 {tote} 已装有 {fulfilment},请为第 {slot} 格扫描一个空周转箱。"),
     "wrong_location": (422, "Wrong location: you scanned {scanned}. Go to {expected} and scan its label.",
@@ -272,6 +282,8 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
 
 # Refusals whose API `code` is a contract code rather than their own name.
 _API_CODE = {
+    "input_too_long": "invalid_request",
+    "input_control_character": "invalid_request",
     "not_serviceable_no_node": "not_serviceable",
     "order_already_shipped": "conflict",
     "receipt_not_allowed": "conflict",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -135,15 +136,23 @@ def field_errors(error: ValidationError, data: Any) -> list[tuple[str, str]]:
     return errs
 
 
+def control_character(text: str) -> str | None:
+    for ch in text:
+        if unicodedata.category(ch) == "Cc" and ch not in "\t\r\n":
+            return "contains a NUL character" if ch == "\x00" else f"contains a control character (U+{ord(ch):04X})"
+    return None
+
+
 def nul_fields(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[str, str]]:
-    """Text holding a NUL character, which PostgreSQL cannot store."""
+    """Text holding a control character: NUL, which PostgreSQL cannot store,
+    or any other no label or keyboard sends (tab and line breaks pass)."""
     if isinstance(data, str):
-        return [(json_path(path), "contains a NUL character")] if "\x00" in data else []
+        return [(json_path(path), problem)] if (problem := control_character(data)) else []
     found: list[tuple[str, str]] = []
     items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
     for key, value in items:
-        if isinstance(key, str) and "\x00" in key:
-            found.append((json_path(path + (key,)), "contains a NUL character"))
+        if isinstance(key, str) and (problem := control_character(key)):
+            found.append((json_path(path + (key,)), problem))
         found += nul_fields(value, path + (key,))
     return found
 

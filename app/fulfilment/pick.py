@@ -72,6 +72,7 @@ from app.models import (
     utcnow,
 )
 
+TOTE_LABEL_LENGTH = 64   # what a list keeps of a tote's label (PickListFulfilment.tote)
 BATCH_ORDERS = 4          # orders on a batch (cluster) list: one cart, four totes
 MAX_BATCH_ORDERS = 12
 # Fulfilments whose picked units are still counted in their bins (shipping
@@ -750,6 +751,8 @@ def _over_pick(line: PickLine, target: PickListFulfilment, would_have: int) -> R
 def _set_tote(session: Session, user: User, scan_id: str, pl: PickList, slot: PickListFulfilment,
               code: Scan) -> Accepted:
     tote = code.text
+    if len(tote) > TOTE_LABEL_LENGTH:
+        raise Refusal("tote_label_too_long", length=len(tote), limit=TOTE_LABEL_LENGTH, slot=slot.slot)
     is_location = session.scalar(select(Location.id).where(
         Location.node_id == pl.node_id, func.upper(Location.code) == tote.upper()))
     if is_location is not None or _skus_of(session, code):

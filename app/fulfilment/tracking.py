@@ -34,13 +34,13 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.fulfilment import events, orders
 from app.fulfilment.errors import Refusal
-from app.fulfilment.intake import field_errors, invalid
+from app.fulfilment.intake import field_errors, invalid, nul_fields
 from app.models import (
     Fulfilment,
     FulfilmentStatus,
@@ -225,6 +225,14 @@ class CarrierUpdate(BaseModel):
     at: AwareDatetime
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
 
+    @field_validator("at")
+    @classmethod
+    def _plausible(cls, at: dt.datetime) -> dt.datetime:
+        # Year 1 or 9999 with an offset cannot even be put in UTC.
+        if not 2000 <= at.year <= 2999:
+            raise ValueError("expected a time from the year 2000 to 2999")
+        return at
+
 
 class CarrierBatch(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
@@ -238,10 +246,15 @@ def parse_batch(raw: bytes) -> CarrierBatch:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as e:
         raise invalid([("$", f"not valid JSON ({e})")]) from None
+    except RecursionError:
+        raise invalid([("$", "nested too deeply")]) from None
     try:
-        return CarrierBatch.model_validate_json(raw)
+        batch = CarrierBatch.model_validate_json(raw)
     except ValidationError as e:
-        raise invalid(field_errors(e, body)) from None
+        raise invalid(nul_fields(body) + field_errors(e, body)) from None
+    if nul := nul_fields(body):
+        raise invalid(nul)
+    return batch
 
 
 def take_all(session: Session, carrier: str, items: list[CarrierUpdate]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ Charts are SVG drawn on the server: no script, nothing to build, they print.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, replace
 
 from flask import Blueprint, Response, g, request
@@ -187,7 +188,10 @@ def sla_csv():
     with database().reading() as s:
         q = _scoped(q, _visible(s))
         rows = sla.report(s, q.start, q.end, [q.node] if q.node else None)
-    name = f"sla-{q.start.isoformat()}-{q.end.isoformat()}{'-' + q.node if q.node else ''}.csv"
+    # A header is never built from what was typed: the node's code only as
+    # letters, digits and dashes.
+    node = re.sub(r"[^A-Za-z0-9_-]", "_", q.node) if q.node else ""
+    name = f"sla-{q.start.isoformat()}-{q.end.isoformat()}{'-' + node if node else ''}.csv"
     return Response(sla.to_csv(rows), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

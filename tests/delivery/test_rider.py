@@ -173,6 +173,17 @@ def test_the_right_code_delivers_the_parcel_fulfilment_and_order(floor, phone, c
     assert doc["fulfilments"][0]["fulfilment_time"]["placed_to_delivered_seconds"] > 0
 
 
+def test_a_code_typed_in_full_width_digits_is_the_same_code_and_delivers(floor, phone, client, headers):
+    number = same_city(floor, "S-6W")
+    phone.pickup(number)
+    pid = parcel_id(floor, number)
+    wide = tracking.delivery_code(KEY, number).translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    answer = phone.code(pid, wide)
+    assert answer.status_code == 200 and number in banner(answer)
+    doc = client.get("/api/v1/orders/S-6W", headers=headers).get_json()
+    assert doc["fulfilments"][0]["parcels"][0]["status"] == "delivered"
+
+
 def test_wrong_codes_are_refused_in_both_languages_counted_once_each_and_locked_after_five(floor, phone, client,
                                                                                           app):
     number = same_city(floor, "S-7")

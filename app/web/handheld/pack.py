@@ -24,6 +24,7 @@ its packing slip (`slip.pdf`), and a day's labels at the node in one file
 from __future__ import annotations
 
 import dataclasses
+import math
 import datetime as dt
 import re
 
@@ -343,6 +344,8 @@ def parse_weight(raw: str) -> int | None:
         value *= 1000
     elif unit == "lb":
         value *= 453.59237
+    if not math.isfinite(value) or value > pack.MAX_PARCEL_WEIGHT_G:
+        return None  # the refusal names the range
     grams = round(value)
     return grams if grams > 0 else None
 
