@@ -832,6 +832,10 @@ def run(app, host: str = "127.0.0.1", port: int = 5000, serve: bool = True, rese
     # The CLI passes `current_app`; the server and the stream thread need the app itself.
     app = app._get_current_object() if hasattr(app, "_get_current_object") else app
     db: Database = app.extensions["luyue.db"]
+    if not app.config.get("SECRET_KEY"):
+        from app.secret_key import demo_key
+        app.config["SECRET_KEY"] = demo_key(Path(app.instance_path))
+        echo(f"secret key: {Path(app.instance_path) / 'secret_key'} (made on the first run, kept)")
     if reset:
         _reset(db, echo)
     if db.dialect == "sqlite" and db.engine.url.database not in (None, "", ":memory:"):

@@ -1,0 +1,40 @@
+"""sessions and delivery codes: a per-user session version (logout, a new PIN, deactivation and a lead's sign-out end every login), a random value per parcel that same-city delivery codes are made from
+
+Revision ID: 0012s
+Revises: 0011
+Create Date: 2026-12-01 16:20:00.000000
+"""
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = '0012s'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('users') as batch:
+        batch.add_column(sa.Column('session_version', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('parcels', sa.Column('delivery_code_seed', sa.String(length=32), nullable=True))
+    # Each parcel its own random value (a database function's random() is not
+    # meant for secrets): codes of parcels already out change once, here.
+    parcels = sa.table('parcels', sa.column('id', sa.Integer()), sa.column('delivery_code_seed', sa.String()))
+    bind = op.get_bind()
+    ids = [row[0] for row in bind.execute(sa.select(parcels.c.id))]
+    for id_ in ids:
+        bind.execute(parcels.update().where(parcels.c.id == id_).values(delivery_code_seed=secrets.token_hex(16)))
+    with op.batch_alter_table('parcels') as batch:
+        batch.alter_column('delivery_code_seed', existing_type=sa.String(length=32), nullable=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('parcels') as batch:
+        batch.drop_column('delivery_code_seed')
+    with op.batch_alter_table('users') as batch:
+        batch.drop_column('session_version')
