@@ -44,8 +44,14 @@ class SessionCookies(SecureCookieSessionInterface):
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
 
 
+# Labels and manifests (PDF) are printed from a hidden frame of the packing
+# and dock screens (static/js/outbound.js): they may be framed by this site
+# only. A PDF runs none of the page's scripts, so framing is all that is set.
+PDF_HEADERS = {**HEADERS, "Content-Security-Policy": "frame-ancestors 'self'", "X-Frame-Options": "SAMEORIGIN"}
+
+
 def _protect(answer: Response) -> Response:
-    for name, value in HEADERS.items():
+    for name, value in (PDF_HEADERS if answer.mimetype == "application/pdf" else HEADERS).items():
         answer.headers.setdefault(name, value)
     return answer
 
