@@ -87,7 +87,7 @@ def scan(page, code: str) -> None:
     if field.evaluate("input => input.form.hasAttribute('data-scan')"):
         with page.expect_response(lambda r: r.request.method == "POST"):
             field.press("Enter")
-        page.wait_for_function("!document.querySelector('form.sending')")
+        page.wait_for_function("() => !document.querySelector('form.sending')")
         page.wait_for_timeout(60)  # htmx settles the swap
     else:
         with page.expect_navigation():
@@ -668,13 +668,13 @@ def rider(browser, base: str, app) -> None:
         shoot(page, "53-ride-drop-code", lang)
         with page.expect_response(lambda r: r.request.method == "POST"):
             page.locator("#screen form[action$='/code'] button").click()
-        page.wait_for_function("!document.querySelector('form.sending')")
+        page.wait_for_function("() => !document.querySelector('form.sending')")
         page.wait_for_selector("#screen [data-refusal=delivery_code_wrong]")
         shoot(page, "54-ride-refused-wrong-code", lang)
         page.locator("#code").fill(right)
         with page.expect_response(lambda r: r.request.method == "POST"):
             page.locator("#screen form[action$='/code'] button").click()
-        page.wait_for_function("!document.querySelector('form.sending')")
+        page.wait_for_function("() => !document.querySelector('form.sending')")
         page.wait_for_selector("#screen:not([data-parcel])")
         page.wait_for_timeout(100)
         shoot(page, "55-ride-delivered", lang)
