@@ -563,7 +563,7 @@ class Parcel(Base):
     # The parcel's own random value a same-city delivery code is made from
     # (tracking.delivery_code): neither the server's key nor the label alone
     # gives the code.
-    delivery_code_seed: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
+    delivery_code_seed: Mapped[Optional[str]] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
     weight_g: Mapped[Optional[int]]
     packed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     packed_at: Mapped[Optional[dt.datetime]]

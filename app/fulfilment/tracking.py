@@ -267,7 +267,7 @@ def take(session: Session, carrier: str, item: CarrierUpdate) -> dict[str, Any]:
 
 # --- same-city delivery codes ----------------------------------------------------------
 
-def delivery_code(key: str, parcel: Parcel) -> str:
+def delivery_code(key: str, parcel: Parcel) -> str | None:
     """The 4-digit code a same-city customer tells the rider.
 
     An HMAC-SHA256, with the server's key, of the tracking number and the
@@ -276,11 +276,15 @@ def delivery_code(key: str, parcel: Parcel) -> str:
     order document gives it to the sales platform to send to the customer),
     and neither the key with a label (what an old default key allowed) nor a
     copy of the database alone reveals it. Changing the key changes every
-    open code."""
+    open code. None for a parcel without its value (every parcel gets one
+    when made; migration 0012s gave older ones theirs)."""
+    if not parcel.delivery_code_seed:
+        return None
     message = f"{parcel.tracking_number}\x1f{parcel.delivery_code_seed}".encode()
     digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
     return f"{int.from_bytes(digest[:8], 'big') % 10000:04d}"
 
 
 def code_matches(key: str, parcel: Parcel, typed: str) -> bool:
-    return hmac.compare_digest(delivery_code(key, parcel), typed.strip())
+    code = delivery_code(key, parcel)
+    return code is not None and hmac.compare_digest(code, typed.strip())
