@@ -35,8 +35,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         LUYUE=settings,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
         # A handheld login lasts one shift (also checked against login time).
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=settings.session_hours),
     )
@@ -54,6 +52,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app.logger.removeHandler(default_handler)
     app.logger.setLevel(logging.INFO)
+
+    # Security headers on every answer; cookies HttpOnly, Lax, Secure over HTTPS.
+    from app.web import headers
+    headers.register(app, https=settings.https, trusted_proxies=settings.trusted_proxies)
 
     from app.web import api, errors, openapi
     app.register_blueprint(api.bp)

@@ -128,10 +128,50 @@ def create_user(session: Session, code: str, name: str, role: str, pin: str, nod
     if user is None:
         user = User(code=code)
         session.add(user)
+    else:
+        # A new PIN (or role, or node): whoever knew the old one is out.
+        end_sessions(session, user)
     user.name, user.role, user.node, user.language = name, Role(role), node, language
     user.pin_hash = generate_password_hash(pin)
     user.failed_logins, user.locked_until = 0, None  # a new PIN lifts a lock
     session.flush()
+    return user
+
+
+# --- logins (sessions) -----------------------------------------------------------------
+# A login's cookie carries the user's session_version at login; a request
+# whose version is not the user's current one is logged out. Raising it ends
+# every login of the user, on every device and in every worker process.
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every login of the user (one conditional-free increment, so two
+    at once both count and neither is lost)."""
+    session.execute(update(User).where(User.id == user.id)
+                    .values(session_version=User.session_version + 1).execution_options(synchronize_session=False))
+    session.refresh(user, ["session_version"])
+
+
+def set_active(session: Session, code: str, active: bool) -> User:
+    """Deactivate (or reactivate) a user; deactivating ends their logins, so
+    reactivating later does not bring an old cookie back."""
+    user = session.scalar(select(User).where(User.code == code))
+    if user is None:
+        raise Refusal("not_found", what=f"user {code}")
+    user.active = active
+    end_sessions(session, user)
+    return user
+
+
+def sign_out_worker(session: Session, lead: User, code: str) -> User:
+    """A lead ends a worker's logins: a handheld left logged in, a badge lent.
+    Only a worker of the lead's own node (an admin: anyone); another node's
+    badge is answered like an unknown one, so nothing is learnt about it."""
+    code = (code or "").strip()[:64]
+    user = session.scalar(select(User).where(User.code == code)) if code and "\x00" not in code else None
+    if user is None or (lead.role != Role.admin and (user.node_id != lead.node_id or user.role == Role.admin)):
+        raise Refusal("sign_out_unknown_worker", badge=code or "-",
+                      node=lead.node.code if lead.node else "-")
+    end_sessions(session, user)
     return user
 
 

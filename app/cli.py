@@ -158,6 +158,33 @@ def user_create(code: str, name: str, role: str, node_code: str | None, pin: str
     click.echo(f"user {code} ({role}) saved")
 
 
+@user_group.command("deactivate")
+@click.argument("code")
+@with_appcontext
+def user_deactivate(code: str) -> None:
+    """Stop a user logging in; their logins on every device end at once."""
+    _set_active(code, False)
+
+
+@user_group.command("activate")
+@click.argument("code")
+@with_appcontext
+def user_activate(code: str) -> None:
+    """Let a deactivated user log in again (with a new login: old ones stay ended)."""
+    _set_active(code, True)
+
+
+def _set_active(code: str, active: bool) -> None:
+    from app.access import set_active
+    from app.fulfilment.errors import Refusal
+    try:
+        with database().transaction() as session:
+            set_active(session, code, active)
+    except Refusal as e:
+        raise click.ClickException(e.message("en")) from None
+    click.echo(f"user {code} {'active' if active else 'deactivated; logged out everywhere'}")
+
+
 # --- webhooks --------------------------------------------------------------------
 
 @click.group("webhook")
@@ -362,8 +389,14 @@ def import_stock(path: Path) -> None:
               help="threads per worker; each open live screen (a picker's home, a lead's dashboard) holds one")
 @with_appcontext
 def serve(host: str, port: int, workers: int, threads: int) -> None:
-    """Run the production server (gunicorn) on the configured database."""
+    """Run the production server (gunicorn) on the configured database.
+    Refused without a strong LUYUE_SECRET_KEY (it signs every login)."""
+    from app import secret_key
     from app.server import run_gunicorn
+    try:
+        secret_key.check(current_app.config["SECRET_KEY"])
+    except secret_key.WeakSecretKey as weak:
+        raise click.ClickException(str(weak)) from None
     if database().dialect == "sqlite" and workers > 1:
         click.echo("SQLite: one worker process (use PostgreSQL for several)", err=True)
         workers = 1

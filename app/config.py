@@ -13,7 +13,15 @@ def _default_database_url(instance_path: Path) -> str:
 @dataclass
 class Settings:
     database_url: str = ""
-    secret_key: str = "dev-only-change-me"
+    # Signs the session cookies: at least 32 random bytes (app.secrets).
+    # Empty by default: `luyue serve` refuses to start without one, and the
+    # demo keeps a generated one in instance/.
+    secret_key: str = ""
+    # Served over HTTPS (a TLS proxy in front): cookies are sent only over
+    # HTTPS. Without it, a request is HTTPS if X-Forwarded-Proto says so and
+    # comes through one of `trusted_proxies` proxies (0: none is believed).
+    https: bool = False
+    trusted_proxies: int = 0
     # Business day for node capacity and SLA reports.
     timezone: str = "Asia/Shanghai"
     # A shift: how long a handheld login lasts.
@@ -34,8 +42,9 @@ class Settings:
     # many days later; one awaiting stock this many hours is cancelled.
     auto_complete_days: float = 7.0
     awaiting_stock_cancel_hours: float = 72.0
-    # Same-city delivery codes are an HMAC of the tracking number with this
-    # key (the secret key when empty); a photo proof may be this large.
+    # Same-city delivery codes are an HMAC of the tracking number and the
+    # parcel's own random value with this key (the secret key when empty);
+    # a photo proof may be this large.
     delivery_code_secret: str = ""
     proof_photo_max_bytes: int = 6 * 1024 * 1024
     # Webhooks: per-request timeout, backoff base and cap (doubling per

@@ -823,6 +823,16 @@ def _url(host: str, port: int) -> str:
     return f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"
 
 
+def use_demo_key(app, echo=click.echo) -> None:
+    """Without LUYUE_SECRET_KEY, the demo signs its logins with a random key
+    made on its first run and kept in the instance folder."""
+    if app.config.get("SECRET_KEY"):
+        return
+    from app.secret_key import DEMO_KEY_FILE, demo_key
+    app.config["SECRET_KEY"] = demo_key(Path(app.instance_path))
+    echo(f"secret key: {Path(app.instance_path) / DEMO_KEY_FILE} (made on the first run, kept)")
+
+
 def run(app, host: str = "127.0.0.1", port: int = 5000, serve: bool = True, reset: bool = False,
         orders: int = DEMO_ORDERS, echo=click.echo) -> Loaded:
     """Create the schema, load the demo unless it is there, print how to use
@@ -832,6 +842,7 @@ def run(app, host: str = "127.0.0.1", port: int = 5000, serve: bool = True, rese
     # The CLI passes `current_app`; the server and the stream thread need the app itself.
     app = app._get_current_object() if hasattr(app, "_get_current_object") else app
     db: Database = app.extensions["luyue.db"]
+    use_demo_key(app, echo)
     if reset:
         _reset(db, echo)
     if db.dialect == "sqlite" and db.engine.url.database not in (None, "", ":memory:"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 from typing import Any, Optional
 
 from sqlalchemy import (
@@ -166,6 +167,10 @@ class User(Base):
     # Wrong PINs in a row; enough of them lock the badge for a while.
     failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[Optional[dt.datetime]]
+    # Written into each login's cookie and checked on every request: raising
+    # it (logout, a new PIN, deactivation, a lead's sign-out) ends every
+    # login of this user at once, on every device and worker process.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
     node: Mapped[Optional["Node"]] = relationship()
 
 
@@ -557,6 +562,10 @@ class Parcel(Base):
     carrier: Mapped[Optional[str]] = mapped_column(String(32))
     tracking_number: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
     sscc: Mapped[Optional[str]] = mapped_column(String(18), unique=True)
+    # The parcel's own random value a same-city delivery code is made from
+    # (tracking.delivery_code): neither the server's key nor the label alone
+    # gives the code.
+    delivery_code_seed: Mapped[Optional[str]] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
     weight_g: Mapped[Optional[int]]
     packed_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id"))
     packed_at: Mapped[Optional[dt.datetime]]

@@ -61,8 +61,10 @@ class _Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from app import create_app, scheduler, webhooks
+        from app import create_app, scheduler, secret_key, webhooks
         app = create_app()
+        # Checked again in each worker: its environment is what it signs with.
+        secret_key.check(app.config["SECRET_KEY"])
         scheduler.start(app)
         webhooks.start(app)
         return app

@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import socket
 import statistics
 import subprocess
@@ -53,7 +54,7 @@ if str(ROOT) not in sys.path:
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/luyue_bench_live"
 SEQ = re.compile(r'id="lead-seq" data-seq="(\d+)"')
-SECRET = "bench-live"
+SECRET = secrets.token_urlsafe(32)  # serve refuses a weak key
 
 
 # --- the floor: bare flask-sock fan-out -------------------------------------------------------------------------

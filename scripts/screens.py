@@ -87,7 +87,7 @@ def scan(page, code: str) -> None:
     if field.evaluate("input => input.form.hasAttribute('data-scan')"):
         with page.expect_response(lambda r: r.request.method == "POST"):
             field.press("Enter")
-        page.wait_for_function("!document.querySelector('form.sending')")
+        page.wait_for_function("() => !document.querySelector('form.sending')")
         page.wait_for_timeout(60)  # htmx settles the swap
     else:
         with page.expect_navigation():
@@ -661,19 +661,20 @@ def rider(browser, base: str, app) -> None:
         page.locator(f"[data-tracking='{number}'] a.drop-link").click()
         page.wait_for_selector(f"#screen[data-parcel='{number}']")
         page.wait_for_load_state("networkidle")
-        right = tracking.delivery_code(key, number)
+        with app.extensions["luyue.db"].reading() as s:
+            right = tracking.delivery_code(key, s.scalar(select(Parcel).where(Parcel.tracking_number == number)))
         wrong = next(c for c in ("1234", "0000", "9999") if c != right)
         page.locator("#code").fill(wrong)
         shoot(page, "53-ride-drop-code", lang)
         with page.expect_response(lambda r: r.request.method == "POST"):
             page.locator("#screen form[action$='/code'] button").click()
-        page.wait_for_function("!document.querySelector('form.sending')")
+        page.wait_for_function("() => !document.querySelector('form.sending')")
         page.wait_for_selector("#screen [data-refusal=delivery_code_wrong]")
         shoot(page, "54-ride-refused-wrong-code", lang)
         page.locator("#code").fill(right)
         with page.expect_response(lambda r: r.request.method == "POST"):
             page.locator("#screen form[action$='/code'] button").click()
-        page.wait_for_function("!document.querySelector('form.sending')")
+        page.wait_for_function("() => !document.querySelector('form.sending')")
         page.wait_for_selector("#screen:not([data-parcel])")
         page.wait_for_timeout(100)
         shoot(page, "55-ride-delivered", lang)

@@ -50,6 +50,12 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
                      "密码错误次数过多:该工牌已锁定 {minutes} 分钟,或请组长重置密码。"),
     "session_expired": (401, "Your shift login has ended. Scan your badge to log in again.",
                         "本班次登录已过期,请重新扫描工牌登录。"),
+    "signed_out": (401, "You were signed out: a logout on another device, a new PIN, a lead, or your user was "
+                        "deactivated. Scan your badge to log in again.",
+                   "您已被登出：在其他设备上退出、更换了密码、组长登出或账号已停用。请重新扫描工牌登录。"),
+    "sign_out_unknown_worker": (404, "No worker with badge {badge} at {node}. "
+                                     "Scan the badge of the worker to sign out.",
+                                "{node} 没有工牌为 {badge} 的员工。请扫描要登出的员工的工牌。"),
     "cross_site_request": (403, "This came from another site ({source}), not from luyue's own screens. "
                                 "Open luyue and do it there.",
                            "该请求来自其他网站({source}),而非履约系统本身的页面。请打开履约系统后再操作。"),

@@ -193,7 +193,7 @@ def try_code(session: Session, rider: User, parcel_id: int, typed: str, key: str
     drop = on_list(session, rider, parcel_id)
     if drop.code_locked:
         raise Refusal("delivery_code_locked", tracking=drop.parcel.tracking_number, limit=MAX_CODE_FAILURES)
-    if not tracking.code_matches(key, drop.parcel.tracking_number, typed):
+    if not tracking.code_matches(key, drop.parcel, typed):
         session.execute(update(ParcelDelivery).where(ParcelDelivery.parcel_id == parcel_id)
                         .values(code_failures=ParcelDelivery.code_failures + 1, updated_at=utcnow())
                         .execution_options(synchronize_session=False))

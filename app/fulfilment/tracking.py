@@ -289,16 +289,24 @@ def take(session: Session, carrier: str, item: CarrierUpdate) -> dict[str, Any]:
 
 # --- same-city delivery codes ----------------------------------------------------------
 
-def delivery_code(key: str, tracking_number: str) -> str:
+def delivery_code(key: str, parcel: Parcel) -> str | None:
     """The 4-digit code a same-city customer tells the rider.
 
-    Derived, not stored: an HMAC-SHA256 of the tracking number with the
-    server's key, so it exists the moment the parcel has its number (at
-    packing), reads the same everywhere, and a copy of the database alone
-    does not reveal it. Changing the key changes every open code."""
-    digest = hmac.new(key.encode(), tracking_number.encode(), hashlib.sha256).digest()
+    An HMAC-SHA256, with the server's key, of the tracking number and the
+    parcel's own random value (`delivery_code_seed`, made with the parcel):
+    it exists once the parcel is labelled, reads the same everywhere (the
+    order document gives it to the sales platform to send to the customer),
+    and neither the key with a label (what an old default key allowed) nor a
+    copy of the database alone reveals it. Changing the key changes every
+    open code. None for a parcel without its value (every parcel gets one
+    when made; migration 0012s gave older ones theirs)."""
+    if not parcel.delivery_code_seed:
+        return None
+    message = f"{parcel.tracking_number}\x1f{parcel.delivery_code_seed}".encode()
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
     return f"{int.from_bytes(digest[:8], 'big') % 10000:04d}"
 
 
-def code_matches(key: str, tracking_number: str, typed: str) -> bool:
-    return hmac.compare_digest(delivery_code(key, tracking_number), typed.strip())
+def code_matches(key: str, parcel: Parcel, typed: str) -> bool:
+    code = delivery_code(key, parcel)
+    return code is not None and hmac.compare_digest(code, typed.strip())

@@ -198,8 +198,9 @@ def _add_delivery(session: Session, order: Order, docs: list[dict[str, Any]]) ->
                 pdoc["proof"] = d.proof.value if d.proof else None
             if p.returned_at is not None:  # received back into stock at the dock
                 pdoc["returned_at"] = _stamp(p.returned_at)
-            if p.carrier == tracking.RIDER_CARRIER and p.tracking_number and key:
-                pdoc["delivery_code"] = tracking.delivery_code(key, p.tracking_number)
+            code = tracking.delivery_code(key, p) if p.carrier == tracking.RIDER_CARRIER and key else None
+            if code is not None and p.tracking_number:
+                pdoc["delivery_code"] = code
         doc["holds"] = [{"id": h.id, "reason": h.reason, "by": h.placed_by, "since": _stamp(h.placed_at),
                          "until": _stamp(h.until)} for h in holds.get(f.id, [])]
         times = tracking.fulfilment_times(f)

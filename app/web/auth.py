@@ -1,7 +1,9 @@
 """Logging in on a handheld: scan the badge, then type the PIN.
 
 The login lasts one shift (`Settings.session_hours`), checked on every request
-against the time it was made, not only by the cookie's expiry. The language
+against the time it was made, not only by the cookie's expiry, and against
+the user's session version (app.access.end_sessions): logout, a new PIN,
+deactivation and a lead's sign-out end every copy of the cookie. The language
 is the user's (stored on their profile, switchable on any screen); before
 login it is the browser's, or what was last chosen on this device.
 
@@ -51,8 +53,12 @@ def load_user() -> None:
             with database().reading() as s:
                 user = s.scalar(select(User).where(User.id == user_id, User.active.is_(True))
                                 .options(selectinload(User.node)))
-            if user is None:
+            if user is None or user.session_version != session.get("session_version"):
+                # Deactivated, or this login was ended (logout elsewhere, a
+                # new PIN, a lead's sign-out): said once, on the login screen.
                 session.pop("user_id", None)
+                session["signed_out"] = True
+                user = None
             g.user = user
     g.language = g.user.language if g.user else (session.get("language") or _browser_language())
 
@@ -127,7 +133,8 @@ def login():
     """Badge step. -> PIN step on a scanned badge."""
     if g.user is not None:
         return redirect(_home_for(g.user))
-    refusal = Refusal("session_expired") if session.pop("expired", False) else None
+    refusal = (Refusal("session_expired") if session.pop("expired", False)
+               else Refusal("signed_out") if session.pop("signed_out", False) else None)
     return render_template("auth/badge.html", refusal=refusal, next=_safe_next(request.args.get("next")))
 
 
@@ -162,12 +169,18 @@ def pin():
     session.permanent = True
     session["user_id"] = user.id
     session["login_at"] = time.time()
+    session["session_version"] = user.session_version
     session["language"] = user.language
     return redirect(_safe_next(request.form.get("next")) or _home_for(user))
 
 
 @bp.post("/logout")
 def logout():
+    """Ends this user's login everywhere: a copy of the cookie (another tab,
+    a shared handheld's saved state) no longer works."""
+    if g.user is not None:
+        user_id = g.user.id
+        database().run(lambda s: access.end_sessions(s, s.get(User, user_id)))
     language = session.get("language")
     session.clear()
     if language:

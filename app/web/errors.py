@@ -22,7 +22,7 @@ _HTTP_REFUSALS = {
 }
 
 _PAGE = """<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{{ status }}</title><body style="font-family:sans-serif;padding:1rem">
+<title>{{ status }}</title><link rel="stylesheet" href="/static/css/app.css"><body class="plain-page">
 <h1>{{ status }}</h1><p>{{ message }}</p><p><a href="/">&larr;</a></p></body>"""
 
 

@@ -43,7 +43,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import sock
+from app import access, sock
 from app.fulfilment import clock, count, customer_returns, events, hold, orders, pick, queues, redispatch, returns
 from app.fulfilment.errors import Refusal
 from app.fulfilment.queues import NodeView
@@ -342,6 +342,23 @@ def release_list(ref: str):
     except Refusal as refusal:
         return _dashboard_answer(422, refusal=refusal)
     return _dashboard_answer(notice=_("Pick list %(list)s released.", list=ref))
+
+
+@bp.post("/sign-out")
+@role_required(*LEADING)
+def sign_out_worker():
+    """dashboard: a worker's badge -> dashboard ("signed out"): every login of
+    that worker ends, on every device (a handheld left logged in, a badge
+    lent). Refusals: sign_out_unknown_worker (not a worker of this node)."""
+    badge = request.form.get("badge", "")
+
+    def work(s: Session) -> str:
+        return access.sign_out_worker(s, _me(s), badge).name
+    try:
+        name = database().run(work)
+    except Refusal as refusal:
+        return _dashboard_answer(refusal.status, refusal=refusal)
+    return _dashboard_answer(notice=_("%(name)s is signed out on every device.", name=name))
 
 
 def _dashboard_answer(status: int = 200, refusal: Refusal | None = None, notice: str | None = None):

@@ -59,3 +59,11 @@ def shipped(db, external_id: str, lines=(("SKU-A", 1),), parcels: int = 1, **ext
         for number in numbers:
             ship.scan_parcel(s, handover, number, dock)
     return numbers
+
+
+def code_of(db, number: str, key: str = "test") -> str:
+    """The delivery code of the parcel (the test app's secret key is "test")."""
+    from app.fulfilment import tracking
+    from app.models import Parcel
+    with db.reading() as s:
+        return tracking.delivery_code(key, s.scalar(select(Parcel).where(Parcel.tracking_number == number)))

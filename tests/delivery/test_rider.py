@@ -13,11 +13,10 @@ from sqlalchemy import select
 
 from app.fulfilment import cancel, returns, tracking
 from app.models import Location, Node, Parcel, ParcelDelivery, ProofKind, TrackingStatus, User, utcnow
-from deliveries import order_of, packed
+from deliveries import code_of, order_of, packed
 from support import Receiver, check_invariants, stock_of
 
 HX = {"HX-Request": "true"}
-KEY = "test"  # the app's secret key, which makes the delivery codes in tests
 # A webhook receiver hangs this long; a request that waited on it would take
 # at least that, one that does not finishes well within BOUND even on a busy
 # shared machine (measured: tens of ms idle, up to 1.5 s at load 10 on 2 CPUs).
@@ -100,7 +99,7 @@ def test_pickup_ships_a_packed_parcel_and_puts_it_out_for_delivery(floor, phone,
     assert doc["status"] == "shipped"
     [parcel] = doc["fulfilments"][0]["parcels"]
     assert parcel["status"] == "out_for_delivery" and parcel["carrier"] == "ly-rider"
-    assert parcel["delivery_code"] == tracking.delivery_code(KEY, number)
+    assert parcel["delivery_code"] == code_of(floor, number)
     types = [e["type"] for e in client.get("/api/v1/events?limit=1000", headers=headers).get_json()["events"]]
     assert types[-4:] == ["parcel.shipped", "fulfilment.shipped", "order.status_changed", "parcel.out_for_delivery"]
     # Scanning it again changes nothing.
@@ -162,7 +161,7 @@ def test_the_right_code_delivers_the_parcel_fulfilment_and_order(floor, phone, c
     pid = parcel_id(floor, number)
     page = phone.client.get(f"/ride/drops/{pid}").get_data(as_text=True)
     assert 'capture="environment"' in page and 'accept="image/*"' in page
-    answer = phone.code(pid, tracking.delivery_code(KEY, number))
+    answer = phone.code(pid, code_of(floor, number))
     assert answer.status_code == 200 and number in banner(answer)
     assert f'data-tracking="{number}"' not in answer.get_data(as_text=True)  # off the list
     doc = client.get("/api/v1/orders/S-6", headers=headers).get_json()
@@ -189,7 +188,7 @@ def test_wrong_codes_are_refused_in_both_languages_counted_once_each_and_locked_
     number = same_city(floor, "S-7")
     phone.pickup(number)
     pid = parcel_id(floor, number)
-    right = tracking.delivery_code(KEY, number)
+    right = code_of(floor, number)
     wrong = f"{(int(right) + 1) % 10000:04d}"
 
     first = phone.code(pid, wrong, scan_id="retry-me-0001")
@@ -263,7 +262,7 @@ def test_a_lead_unlocks_the_code_or_confirms_the_delivery(floor, phone, client):
         assert order_of(s, "S-10").status.value == "delivered"
     client.post("/logout")
     login(client, "R001")
-    assert Phone(client).code(ids[0], tracking.delivery_code(KEY, first)).status_code == 200
+    assert Phone(client).code(ids[0], code_of(floor, first)).status_code == 200
 
 
 def test_a_failed_attempt_keeps_the_parcel_on_the_list_and_tells_the_channel(floor, phone, client, headers):
@@ -295,7 +294,7 @@ def test_a_hanging_webhook_receiver_does_not_slow_a_rider_scan(floor, phone, app
             assert time.monotonic() - started < BOUND
         started = time.monotonic()
         pid = parcel_id(floor, numbers[0])
-        assert phone.code(pid, tracking.delivery_code(KEY, numbers[0])).status_code == 200
+        assert phone.code(pid, code_of(floor, numbers[0])).status_code == 200
         assert time.monotonic() - started < BOUND
     finally:
         receiver.stop()

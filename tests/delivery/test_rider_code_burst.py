@@ -3,9 +3,9 @@ locks the code as typing them one by one does, and the right code sent
 inside or after the burst delivers only while codes were still open."""
 from __future__ import annotations
 
-from app.fulfilment import ride, tracking
+from app.fulfilment import ride
 from app.models import ParcelDelivery, Parcel, ParcelStatus, User
-from deliveries import packed
+from deliveries import code_of, packed
 from racing import key, released_together
 from sqlalchemy import select
 
@@ -34,7 +34,7 @@ def burst(db, parcel_id: int, codes: list[str], round_no: int) -> list[str]:
 def test_a_burst_of_wrong_codes_locks_the_code_and_the_right_code_after_it_is_refused(floor):
     for n in range(ROUNDS):
         parcel_id, number = picked_up(floor, f"CB-{n}")
-        right = tracking.delivery_code(KEY, number)
+        right = code_of(floor, number)
         wrong = f"{(int(right) + 1) % 10000:04d}"
         answers = burst(floor, parcel_id, [wrong] * BURST, n)
         assert answers.count("wrong") == ride.MAX_CODE_FAILURES
@@ -48,7 +48,7 @@ def test_a_burst_of_wrong_codes_locks_the_code_and_the_right_code_after_it_is_re
 def test_the_right_code_inside_a_burst_delivers_only_while_codes_are_open(floor):
     for n in range(ROUNDS):
         parcel_id, number = picked_up(floor, f"CR-{n}")
-        right = tracking.delivery_code(KEY, number)
+        right = code_of(floor, number)
         wrong = f"{(int(right) + 1) % 10000:04d}"
         answers = burst(floor, parcel_id, [wrong] * (BURST - 1) + [right], n)
         wrong_counted = answers.count("wrong")

@@ -34,8 +34,41 @@ def browser() -> Iterator:
         _no_browser("playwright is not installed")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        watch_csp(browser)
         yield browser
         browser.close()
+
+
+# What the Content-Security-Policy blocked in any page of the current test.
+_csp_violations: list[str] = []
+# Runs in every page before its own scripts (injected by the browser, so the
+# policy does not apply to it): a blocked script, style or connection is
+# reported as a console error the test can see.
+_REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+                " at " + e.sourceFile + ":" + e.lineNumber);
+});"""
+
+
+def watch_csp(browser) -> None:
+    """Every context the tests open reports CSP violations into _csp_violations."""
+    new_context = browser.new_context
+
+    def watched(**options):
+        context = new_context(**options)
+        context.add_init_script(_REPORT_VIOLATIONS)
+        context.on("console", lambda m: _csp_violations.append(m.text) if m.type == "error" and (
+            "Content Security Policy" in m.text or m.text.startswith("CSP violation")) else None)
+        return context
+    browser.new_context = watched
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations():
+    """A test whose pages broke the Content-Security-Policy fails."""
+    _csp_violations.clear()
+    yield
+    assert _csp_violations == [], "the Content-Security-Policy blocked something:\n" + "\n".join(_csp_violations)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -30,7 +31,8 @@ pytestmark = [pytest.mark.postgres,
               pytest.mark.parametrize("database_url", ["postgres"], indirect=True)]
 BOUND = 2.0   # seconds from the committed answer to the other process's socket (the promise is one)
 PATIENCE = 10.0  # for a first message on a busy machine
-SECRET = "two-processes-one-secret"
+# One key for both processes (serve refuses a weak one).
+SECRET = secrets.token_urlsafe(32)
 
 
 def free_port() -> int:

@@ -257,6 +257,9 @@ def test_closing_the_last_parcel_packs_the_fulfilment_and_opens_its_label(client
     html = done.get_data(as_text=True)
     assert f'data-autoprint="/pack/parcels/{tracking}/label.pdf"' in html
     label = client.get(f"/pack/parcels/{tracking}/label.pdf")
+    # Printed from a hidden frame of this screen: framed by this site only.
+    assert label.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert label.headers["X-Frame-Options"] == "SAMEORIGIN" and label.headers["X-Content-Type-Options"] == "nosniff"
     words = pdf_text(label)
     assert tracking in words and ref in words and "O-1" in words and "138****0000" in words
     assert "件数 1/1" in words and "1.25 kg" in words and "13800000000" not in words
