@@ -299,7 +299,7 @@ def delivery_code(key: str, parcel: Parcel) -> str | None:
     and neither the key with a label (what an old default key allowed) nor a
     copy of the database alone reveals it. Changing the key changes every
     open code. None for a parcel without its value (every parcel gets one
-    when made; migration 0012s gave older ones theirs)."""
+    when made; migration 0013 gave older ones theirs)."""
     if not parcel.delivery_code_seed:
         return None
     message = f"{parcel.tracking_number}\x1f{parcel.delivery_code_seed}".encode()

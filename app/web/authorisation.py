@@ -75,6 +75,7 @@ RULES: dict[str, str | tuple[Role, ...]] = {
     "lead.redispatch_by_hand": LEADING, "lead.place_hold": LEADING, "lead.release_hold": LEADING,
     "lead.authorise_return": LEADING, "lead.returns_page": LEADING, "lead.release_list": LEADING,
     "lead.counts": LEADING, "lead.decide_count": LEADING, "lead.request_count": LEADING,
+    "lead.sign_out_worker": LEADING,
     "reports.sla_page": LEADING, "reports.sla_csv": LEADING,
 }
 

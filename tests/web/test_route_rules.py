@@ -88,6 +88,7 @@ ROUTES: dict[str, tuple[str | tuple[str, ...], str]] = {
     "lead.place_hold": (LEAD, "/lead/f/{ref}/hold"), "lead.release_hold": (LEAD, "/lead/f/{ref}/release-hold"),
     "lead.authorise_return": (LEAD, "/lead/f/{ref}/return"), "lead.returns_page": (LEAD, "/lead/returns"),
     "lead.release_list": (LEAD, "/lead/lists/PL-NOPE/release"), "lead.counts": (LEAD, "/lead/counts"),
+    "lead.sign_out_worker": (LEAD, "/lead/sign-out"),
     "lead.decide_count": (LEAD, "/lead/counts/999/approve"), "lead.request_count": (LEAD, "/lead/counts/request"),
     "reports.sla_page": (LEAD, "/reports/sla"), "reports.sla_csv": (LEAD, "/reports/sla.csv"),
 }
