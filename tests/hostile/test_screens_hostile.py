@@ -95,7 +95,7 @@ def test_hostile_input_on_the_rider_screens_is_refused(site):
         Field("scan", "R1", "POST", "/ride/pickup"),
         Field("code", "R1", "POST", "/ride/drops/1/code"),
         Field("note", "R1", "POST", "/ride/drops/1/failed"),
-        Field("action", "R1", "POST", "/ride/locked/1/{v}", where="path"),
+        Field("action", "L1", "POST", "/ride/locked/1/{v}", where="path"),  # the lead's page of locked codes
         Field("scan_id", "R1", "POST", "/ride/pickup", data={"scan": "NO-SUCH-PARCEL"}),
     ], headers=HX)
 
