@@ -185,7 +185,7 @@ def test_refusals_speak_the_pickers_language(client, floor, app):
     pick_through(hh, ["T-9"])
     answer = hh.scan("B-01-03-1")
     assert refusal_of(answer) == "wrong_location"
-    assert "库位错误:扫描的是 B-01-03-1。请到库位 A-01-01-1 扫描库位标签。" in text(answer)
+    assert "库位错误：扫描的是 B-01-03-1。请到库位 A-01-01-1 扫描库位标签。" in text(answer)
     assert "前往库位并扫描库位标签" in text(answer)
 
 

@@ -249,7 +249,7 @@ def test_the_lead_sees_a_parcel_coming_back_among_the_exceptions(client, staff, 
     page = client.get("/lead").get_data(as_text=True)
     [item] = re.findall(r'<li id="exc-\d+"[^>]*data-type="parcel.returned">.*?</li>', page, re.S)
     words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", item))
-    assert "退回中" in words and f"正在退回包裹 {back}:到货后请在出库口的“退货入库”中接收" in words
+    assert "退回中" in words and f"正在退回包裹 {back}：到货后请在出库口的“退货入库”中接收" in words
 
     # A report that comes after the parcel was received back asks nothing of anyone.
     client.post("/logout")

@@ -41,14 +41,14 @@ def test_the_message_is_in_the_workers_language(client, floor):
     login(client, "P1", "1111")  # 张伟 works in Chinese
     refused = client.post("/logout", headers={"Origin": "https://shop.example"})
     assert refused.status_code == 403
-    assert "该请求来自其他网站(shop.example)" in text(refused)
+    assert "该请求来自其他网站（shop.example）" in text(refused)
 
 
 def test_a_live_socket_opened_from_another_site_is_refused_before_it_opens(client, floor):
     login(client, "L1", "3333")
     refused = client.get("/lead/live", headers={**SOCKET, **FOREIGN})
     assert refused.status_code == 403
-    assert "该请求来自其他网站(shop.example)" in text(refused)  # the lead works in Chinese
+    assert "该请求来自其他网站（shop.example）" in text(refused)  # the lead works in Chinese
 
 
 def test_a_trusted_origin_is_served(app, client, floor):
