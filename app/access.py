@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.fulfilment.errors import Refusal
-from app.models import ApiToken, Channel, Node, RateWindow, Role, User, utcnow
+from app.models import ApiToken, Channel, LoginThrottle, Node, RateWindow, Role, User, utcnow
 
 
 def _sha(token: str) -> str:
@@ -178,28 +178,50 @@ def sign_out_worker(session: Session, lead: User, code: str) -> User:
 # Wrong PINs in a row before a badge is locked, and for how long.
 MAX_FAILED_LOGINS = 5
 LOCK_MINUTES = 15
+# Checked against when a badge is unknown, so it costs what a known one does.
+_nobody: list[str] = []
 
 
 def check_login(session: Session, code: str, pin: str) -> User | None:
     """The user if badge and PIN match; None if not. Wrong PINs are counted
     (the session must commit even then): the fifth in a row locks the badge
     for LOCK_MINUTES, refused with `login_locked` even with the right PIN.
-    The badge's row is locked first, so guesses sent at once are counted one
-    after another instead of each adding one to the same old count."""
-    user = session.scalar(select(User).where(User.code == code, User.active.is_(True)).with_for_update())
-    if user is None:
-        return None
+    An unknown badge is counted and locked the same way (`LoginThrottle`)
+    and answers exactly as a known one does, so lockouts tell nothing about
+    which badges exist. The row is locked before it is read, so guesses sent
+    at once are counted one after another."""
     now = dt.datetime.now(dt.timezone.utc)
-    if user.locked_until is not None and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise Refusal("login_locked", minutes=minutes)
-    if not check_password_hash(user.pin_hash, pin):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.failed_logins, user.locked_until = 0, now + dt.timedelta(minutes=LOCK_MINUTES)
-        return None
-    user.failed_logins, user.locked_until = 0, None
-    return user
+    user = session.scalar(select(User).where(User.code == code, User.active.is_(True)).with_for_update())
+    counter: User | LoginThrottle = user if user is not None else _throttle(session, f"badge:{code[:250]}")
+    _refuse_if_locked(counter.locked_until, now)
+    if user is not None and check_password_hash(user.pin_hash, pin):
+        user.failed_logins, user.locked_until = 0, None
+        return user
+    if user is None:
+        if not _nobody:
+            _nobody.append(generate_password_hash("not a pin"))
+        check_password_hash(_nobody[0], pin)
+    failures = (counter.failed_logins if isinstance(counter, User) else counter.failures) + 1
+    locked = now + dt.timedelta(minutes=LOCK_MINUTES) if failures >= MAX_FAILED_LOGINS else None
+    if isinstance(counter, User):
+        counter.failed_logins, counter.locked_until = (0 if locked else failures), locked
+    else:
+        counter.failures, counter.locked_until, counter.updated_at = (0 if locked else failures), locked, now
+    return None
+
+
+def _refuse_if_locked(until: dt.datetime | None, now: dt.datetime) -> None:
+    if until is not None and until > now:
+        raise Refusal("login_locked", minutes=max(1, int((until - now).total_seconds() // 60) + 1))
+
+
+def _throttle(session: Session, key: str) -> LoginThrottle:
+    """The throttle row of `key`, made when missing, locked."""
+    insert = (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(LoginThrottle)
+    session.execute(insert.values(key=key, failures=0, updated_at=utcnow()).on_conflict_do_nothing(
+        index_elements=["key"]))
+    return session.scalars(select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
+                           .execution_options(populate_existing=True)).one()
 
 
 # Every TtlCache of this process, so a revocation reaches the API's token

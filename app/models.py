@@ -142,6 +142,20 @@ class ApiToken(Base):
     __table_args__ = (CheckConstraint("(channel_id IS NULL) <> (carrier IS NULL)", name="token_channel_or_carrier"),)
 
 
+class LoginThrottle(Base):
+    """Wrong PINs counted for what is not a user's row: a badge nobody has
+    (so an unknown badge locks exactly like a known one, and lockouts tell
+    nothing about which badges exist) and a source address (so guessing
+    across many badges from one device stops too)."""
+
+    __tablename__ = "login_throttles"
+    # "badge:<code>" or "source:<address>"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[Optional[dt.datetime]]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class RateWindow(Base):
     """API requests of one channel in one minute, counted in the database so
     every worker and machine enforces the same limit."""

@@ -176,7 +176,7 @@ def test_a_code_typed_in_full_width_digits_is_the_same_code_and_delivers(floor, 
     number = same_city(floor, "S-6W")
     phone.pickup(number)
     pid = parcel_id(floor, number)
-    wide = tracking.delivery_code(KEY, number).translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
+    wide = code_of(floor, number).translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})
     answer = phone.code(pid, wide)
     assert answer.status_code == 200 and number in banner(answer)
     doc = client.get("/api/v1/orders/S-6W", headers=headers).get_json()

@@ -3,9 +3,9 @@ this rider's new action on this parcel, never the other's answer."""
 from __future__ import annotations
 
 from sqlalchemy import select
-from test_rider import HX, KEY, Phone, banner, login, parcel_id, phone, same_city  # noqa: F401 (a fixture)
+from deliveries import code_of
+from test_rider import HX, Phone, banner, login, parcel_id, phone, same_city  # noqa: F401 (a fixture)
 
-from app.fulfilment import tracking
 from app.models import ParcelDelivery, ScanRecord, TrackingStatus
 
 
@@ -17,12 +17,12 @@ def test_a_rider_replaying_another_riders_scan_id_is_not_told_delivered(floor, a
     assert Phone(first).pickup(mine).status_code == 200
     assert Phone(second).pickup(theirs).status_code == 200
     shared = "phone-scan-0001"
-    delivered = Phone(first).code(parcel_id(floor, mine), tracking.delivery_code(KEY, mine), scan_id=shared)
+    delivered = Phone(first).code(parcel_id(floor, mine), code_of(floor, mine), scan_id=shared)
     assert delivered.status_code == 200 and mine in banner(delivered)
 
     # R002 sends R001's id with a wrong code for their own parcel: refused and counted.
     other = parcel_id(floor, theirs)
-    wrong = "0000" if tracking.delivery_code(KEY, theirs) != "0000" else "1111"
+    wrong = "0000" if code_of(floor, theirs) != "0000" else "1111"
     answer = Phone(second).code(other, wrong, scan_id=shared)
     assert answer.status_code == 422 and 'data-refusal="delivery_code_wrong"' in answer.get_data(as_text=True)
     with floor.reading() as s:
@@ -38,7 +38,7 @@ def test_a_riders_own_retry_is_still_recognised(floor, phone):
     phone.pickup(number)
     pid = parcel_id(floor, number)
     sid = "phone-retry-0001"
-    assert phone.code(pid, tracking.delivery_code(KEY, number), scan_id=sid).status_code == 200
+    assert phone.code(pid, code_of(floor, number), scan_id=sid).status_code == 200
     again = phone.client.post(f"/ride/drops/{pid}/code", data={"code": "9999", "scan_id": sid}, headers=HX)
     assert again.status_code == 200 and number in banner(again)  # the first answer, not a wrong code
     with floor.reading() as s:

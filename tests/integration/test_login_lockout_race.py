@@ -63,3 +63,26 @@ def test_the_right_pin_inside_a_burst_gets_in_only_before_the_lock(db, badge):
         with db.transaction() as s:
             user = s.scalar(select(User).where(User.code == "P1"))
             access.create_user(s, "P1", user.name, "picker", "1234", "SH-PD")
+
+
+def test_an_unknown_badge_is_counted_and_locked_exactly_like_a_known_one(db, badge):
+    def attempts(code: str) -> list[str]:
+        answers = []
+        for _ in range(access.MAX_FAILED_LOGINS + 1):
+            try:
+                with db.transaction() as s:
+                    answers.append("in" if access.check_login(s, code, "9999") else "login_failed")
+            except Refusal as refusal:
+                answers.append(refusal.key)
+        return answers
+    known, unknown = attempts("P1"), attempts("NO-SUCH-BADGE")
+    assert known == unknown == ["login_failed"] * access.MAX_FAILED_LOGINS + ["login_locked"]
+
+
+def test_a_burst_of_guesses_at_an_unknown_badge_locks_it_too(db, badge):
+    def attempt(i: int) -> str:
+        with db.transaction() as s:
+            return "in" if access.check_login(s, "NO-SUCH-BADGE", "9999") else "login_failed"
+    answers = [key(answer) for answer in released_together(GUESSES, attempt)]
+    assert answers.count("login_failed") == access.MAX_FAILED_LOGINS
+    assert answers.count("login_locked") == GUESSES - access.MAX_FAILED_LOGINS
