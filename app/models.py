@@ -143,13 +143,12 @@ class ApiToken(Base):
 
 
 class LoginThrottle(Base):
-    """Wrong PINs counted for what is not a user's row: a badge nobody has
-    (so an unknown badge locks exactly like a known one, and lockouts tell
-    nothing about which badges exist) and a source address (so guessing
-    across many badges from one device stops too)."""
+    """Wrong PINs counted for a badge nobody has, as `User.failed_logins`
+    counts them for a known one: an unknown badge locks exactly like a known
+    one, so lockouts tell nothing about which badges exist."""
 
     __tablename__ = "login_throttles"
-    # "badge:<code>" or "source:<address>"
+    # "badge:<code>"
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[Optional[dt.datetime]]

@@ -1,4 +1,4 @@
-"""login throttles: wrong PINs counted for unknown badges and per source address
+"""login throttles: wrong PINs counted for badges nobody has, locked like a known badge
 
 Revision ID: 0014
 Revises: 0013
