@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def free_port() -> int:
 @pytest.fixture
 def server(database_url, db, tmp_path):
     port = free_port()
-    env = {**os.environ, "LUYUE_DATABASE_URL": database_url, "LUYUE_SECRET_KEY": "hostile-" + "k" * 32,
+    env = {**os.environ, "LUYUE_DATABASE_URL": database_url, "LUYUE_SECRET_KEY": secrets.token_urlsafe(32),
            "LUYUE_WEBHOOK_POLL_SECONDS": "60"}
     log = open(tmp_path / "serve.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "1",

@@ -267,7 +267,7 @@ def test_the_lead_sees_a_parcel_coming_back_among_the_exceptions(client, staff, 
     # ...and between them, the parcel arriving at the dock.
     [arrived] = re.findall(r'<li id="exc-\d+"[^>]*data-type="parcel.received_back">.*?</li>', page, re.S)
     words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", arrived))
-    assert f"已退货入库 {back} 放入 A-01-01-1: SKU-A × 2 · D1" in words
+    assert f"已退货入库 {back} 放入 A-01-01-1： SKU-A × 2 · D1" in words
 
 
 def test_an_intercepted_parcel_is_not_received_and_its_items_go_back_where_they_were_picked(client, staff, hh):
